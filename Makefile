@@ -1,0 +1,63 @@
+# portfolio-lab: `make book` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN ?= default
+PARAMS ?= notebooks/params/$(RUN).yaml
+PYTEST_WORKERS ?= 2
+
+.PHONY: help install run book test lint unit notebooks nbval golden bench format clean
+
+help:
+	@echo "make book    - install, run every notebook with papermill ($(PARAMS)), build book/_build/html"
+	@echo "make test    - install, lint, unit + property tests, notebook tests (tiny params), book build, nbval"
+	@echo "make run     - run the notebooks only (RUN=default|ci or PARAMS=file)"
+	@echo "make bench   - run the benchmarks under bench/ (writes results/benchmarks/*.json)"
+	@echo "make golden  - regenerate the nbval reference notebooks in tests/notebooks/golden/"
+
+# torch is pinned to the local CPU build before anything else can pull a CUDA wheel.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev,book,bench]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/portfolio-lab run --params $(PARAMS)
+
+book: run
+	$(BIN)/portfolio-lab book --run $(RUN)
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+unit: install
+	$(BIN)/pytest -m "not notebooks and not slow" -n $(PYTEST_WORKERS) -q
+
+notebooks: install
+	$(BIN)/pytest -m notebooks -q tests/notebooks
+
+nbval: install
+	$(BIN)/pytest -q -p no:randomly --nbval-lax --nbval-current-env tests/notebooks/golden
+
+test: lint unit notebooks nbval
+
+golden: install
+	$(BIN)/python -m tests.notebooks.make_golden
+
+bench: install
+	$(BIN)/python bench/frontier.py
+	$(BIN)/python bench/backends.py
+	$(BIN)/python bench/backtest.py
+
+format: install
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+clean:
+	rm -rf book/_build book/_notebooks results/ci results/nbval .pytest_cache

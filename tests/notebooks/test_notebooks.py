@@ -1,0 +1,64 @@
+"""Run every programming and review notebook with tiny parameters, then build the book.
+
+This is what catches a broken chapter: a notebook that raises (a failed review check raises
+too) fails the run, naming the notebook and the cell, and a page that warns fails the strict
+book build.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from portfolio_lab.runner import build_book, discover_notebooks, run_notebooks
+
+pytestmark = pytest.mark.notebooks
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory: pytest.TempPathFactory):
+    results = tmp_path_factory.mktemp("results")
+    summary = run_notebooks(
+        REPO / "notebooks" / "params" / "ci.yaml", results_dir=results, progress=False
+    )
+    return summary, results
+
+
+def test_every_notebook_ran(ci_run) -> None:
+    summary, _ = ci_run
+    expected = {spec.path.name for spec in discover_notebooks(REPO / "notebooks")}
+    assert {p.name for p in summary.executed} == expected
+    for path in summary.executed:
+        nb = nbformat.read(path, as_version=4)
+        errors = [
+            out
+            for cell in nb.cells
+            if cell.cell_type == "code"
+            for out in cell.get("outputs", [])
+            if out.get("output_type") == "error"
+        ]
+        assert not errors, f"{path.name} has error outputs"
+
+
+def test_programming_notebooks_wrote_artifacts(ci_run) -> None:
+    summary, _ = ci_run
+    for spec in discover_notebooks(REPO / "notebooks"):
+        if spec.track == "programming":
+            folder = summary.results_dir / spec.name
+            assert folder.is_dir() and any(folder.iterdir()), f"{spec.name} wrote no artifacts"
+
+
+def test_book_builds_with_warnings_as_errors(ci_run, tmp_path: Path) -> None:
+    summary, results = ci_run
+    book = tmp_path / "book"
+    shutil.copytree(REPO / "book", book, ignore=shutil.ignore_patterns("_build", "_notebooks"))
+    html = build_book(summary.run, results_dir=results, book_dir=book)
+    assert (html / "index.html").is_file()
+    for spec in discover_notebooks(REPO / "notebooks"):
+        page = html / "_notebooks" / spec.track / f"{spec.name}.html"
+        assert page.is_file(), f"no page for {spec.name}"

@@ -1,0 +1,47 @@
+"""The book's table of contents mirrors the notebook tracks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from portfolio_lab.runner import discover_notebooks
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _toc_entries() -> list[tuple[str, list[str]]]:
+    toc = yaml.safe_load((REPO / "book" / "_toc.yml").read_text())
+    chapters = []
+    for part in toc["parts"]:
+        for chapter in part["chapters"]:
+            sections = [s["file"] for s in chapter.get("sections", [])]
+            chapters.append((chapter["file"], sections))
+    return chapters
+
+
+def test_toc_lists_every_notebook_once_with_its_review() -> None:
+    specs = discover_notebooks(REPO / "notebooks")
+    expected = []
+    for spec in specs:
+        if spec.track == "programming":
+            reviews = [
+                f"_notebooks/review/{s.name}"
+                for s in specs
+                if s.track == "review" and s.topic == spec.name
+            ]
+            expected.append((f"_notebooks/programming/{spec.name}", reviews))
+    assert _toc_entries() == expected
+
+
+def test_every_programming_notebook_has_a_review() -> None:
+    specs = discover_notebooks(REPO / "notebooks")
+    topics = {s.topic for s in specs if s.track == "review"}
+    assert topics == {s.name for s in specs if s.track == "programming"}
+
+
+def test_book_config_builds_offline() -> None:
+    config = yaml.safe_load((REPO / "book" / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off"
+    assert "sphinx_mathjax_offline" in config["sphinx"]["extra_extensions"]

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from portfolio_lab import cli
+from portfolio_lab.exceptions import InputError
+from portfolio_lab.runner import (
+    NotebookFailed,
+    _params_for,
+    _select,
+    discover_notebooks,
+    load_params,
+    run_notebooks,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _notebook(path: Path, params: str, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# test"),
+        nbformat.v4.new_code_cell("import math"),
+        nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(body),
+    ]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+@pytest.fixture()
+def tiny_repo(tmp_path: Path) -> Path:
+    nbdir = tmp_path / "notebooks"
+    _notebook(
+        nbdir / "programming" / "01_alpha.ipynb",
+        'run = "x"\nresults_dir = "results"\nvalue = 1',
+        "from pathlib import Path\np = Path(results_dir) / run / '01_alpha'\n"
+        "p.mkdir(parents=True, exist_ok=True)\n(p / 'v.txt').write_text(str(value))",
+    )
+    _notebook(
+        nbdir / "review" / "01_alpha_review.ipynb",
+        'run = "x"\nresults_dir = "results"\nvalue = 1\nexpect = 1',
+        "from pathlib import Path\n"
+        "got = int((Path(results_dir) / run / '01_alpha' / 'v.txt').read_text())\n"
+        "assert got == expect == value, (got, expect)",
+    )
+    _notebook(
+        nbdir / "programming" / "02_beta.ipynb",
+        'run = "x"\nresults_dir = "results"\nfail = False',
+        "x = 1\nif fail:\n    raise ValueError('boom')",
+    )
+    params = {
+        "run": "t",
+        "common": {"value": 3, "unused": 1},
+        "notebooks": {"01_alpha_review": {"expect": 3}, "02_beta": {"fail": False}},
+    }
+    (nbdir / "params").mkdir()
+    (nbdir / "params" / "t.yaml").write_text(yaml.safe_dump(params))
+    return tmp_path
+
+
+def test_discover_orders_review_after_programming(tiny_repo: Path) -> None:
+    names = [s.name for s in discover_notebooks(tiny_repo / "notebooks")]
+    assert names == ["01_alpha", "01_alpha_review", "02_beta"]
+
+
+def test_discover_rejects_orphan_review(tiny_repo: Path) -> None:
+    _notebook(tiny_repo / "notebooks" / "review" / "09_x_review.ipynb", 'run = "x"', "1")
+    with pytest.raises(InputError, match="09_x_review"):
+        discover_notebooks(tiny_repo / "notebooks")
+
+
+def test_params_only_declared_and_review_inherits(tiny_repo: Path) -> None:
+    specs = discover_notebooks(tiny_repo / "notebooks")
+    params = load_params(tiny_repo / "notebooks" / "params" / "t.yaml")
+    review = _params_for(specs[1], params, "t", "res")
+    assert review == {"run": "t", "results_dir": "res", "value": 3, "expect": 3}
+    assert "unused" not in _params_for(specs[0], params, "t", "res")
+
+
+def test_select_only(tiny_repo: Path) -> None:
+    specs = discover_notebooks(tiny_repo / "notebooks")
+    assert [s.name for s in _select(specs, ["01_alpha"])] == ["01_alpha", "01_alpha_review"]
+    with pytest.raises(InputError, match="unknown notebook"):
+        _select(specs, ["07_nope"])
+
+
+def test_load_params_rejects_unknown_keys(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text("run: a\nnotebook: {}\n")
+    with pytest.raises(InputError, match="unknown top-level"):
+        load_params(tmp_path / "p.yaml")
+    with pytest.raises(InputError, match="does not exist"):
+        load_params(tmp_path / "missing.yaml")
+
+
+@pytest.mark.notebooks
+def test_run_executes_in_order_and_names_failing_cell(tiny_repo: Path) -> None:
+    params = tiny_repo / "notebooks" / "params" / "t.yaml"
+    results = tiny_repo / "results"
+    summary = run_notebooks(
+        params, results_dir=results, notebooks_dir=tiny_repo / "notebooks", progress=False
+    )
+    assert [p.name for p in summary.executed] == [
+        "01_alpha.ipynb",
+        "01_alpha_review.ipynb",
+        "02_beta.ipynb",
+    ]
+    assert (results / "t" / "01_alpha" / "v.txt").read_text() == "3"
+    data = yaml.safe_load(params.read_text())
+    data["notebooks"]["02_beta"]["fail"] = True
+    params.write_text(yaml.safe_dump(data))
+    with pytest.raises(NotebookFailed, match=r"02_beta.*cell 4.*boom") as info:
+        run_notebooks(
+            params, results_dir=results, notebooks_dir=tiny_repo / "notebooks", progress=False
+        )
+    assert info.value.output.is_file()
+
+
+def test_cli_reports_errors_with_nonzero_exit(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["run", "--params", "does/not/exist.yaml", "--no-progress"])
+    assert code == 1
+    assert "does not exist" in capsys.readouterr().err
