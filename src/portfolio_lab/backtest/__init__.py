@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+from .costs import remainder_factor, remainder_factor_linear
+from .engine import drift, prepare_relatives, run
 from .policy import Policy
+from .result import BacktestResult
+from .strategies import BuyAndHold, ConstantRebalanced
 
-__all__ = ["Policy"]
+__all__ = [
+    "Policy",
+    "run",
+    "prepare_relatives",
+    "drift",
+    "BacktestResult",
+    "remainder_factor",
+    "remainder_factor_linear",
+    "ConstantRebalanced",
+    "BuyAndHold",
+]
