@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PortfolioResult", "LagrangeResult", "NewtonResult", "FrontierResult"]
+__all__ = [
+    "PortfolioResult",
+    "LagrangeResult",
+    "NewtonResult",
+    "BarrierResult",
+    "FrontierResult",
+]
 
 
 @dataclass(frozen=True)
@@ -138,3 +144,31 @@ class FrontierResult:
     def __len__(self) -> int:
         """Return the number of frontier points."""
         return len(self.status)
+
+
+@dataclass(frozen=True)
+class BarrierResult(NewtonResult):
+    """Result of one centering step of the barrier method for long-only minimum variance.
+
+    The centering problem is ``min t·½wᵀΣw − Σᵢ log wᵢ  s.t.  1ᵀw = 1``; its solution
+    ``w*(t)`` is feasible for ``min ½wᵀΣw s.t. 1ᵀw = 1, w ≥ 0`` and at most ``n/t``
+    above its optimal value.
+
+    Attributes
+    ----------
+    t : float
+        Barrier parameter (weight of the variance term).
+    gap_bound : float
+        ``n / t``, the duality-gap bound of the central point.
+    objective_values : tuple of float
+        Centering objective at every iterate, the first at the starting point.
+
+    Notes
+    -----
+    ``multipliers`` holds ``(ν,)`` in the convention ``∇f(w) + ν 1 = 0`` of Boyd &
+    Vandenberghe, with ``f`` the centering objective; ``expected_return`` is NaN.
+    """
+
+    t: float
+    gap_bound: float
+    objective_values: tuple[float, ...]
