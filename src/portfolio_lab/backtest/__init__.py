@@ -7,6 +7,7 @@ from .engine import drift, prepare_relatives, run
 from .policy import Policy
 from .result import BacktestResult
 from .strategies import BuyAndHold, ConstantRebalanced
+from .walk_forward import MarkowitzPolicy, WalkForwardSchedule
 
 __all__ = [
     "Policy",
@@ -18,4 +19,6 @@ __all__ = [
     "remainder_factor_linear",
     "ConstantRebalanced",
     "BuyAndHold",
+    "MarkowitzPolicy",
+    "WalkForwardSchedule",
 ]

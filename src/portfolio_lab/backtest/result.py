@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .._io import read_json, write_json
+from ..exceptions import InputError
 
 __all__ = ["BacktestResult"]
 
@@ -92,6 +93,40 @@ class BacktestResult:
     def final_wealth(self) -> float:
         """Cumulative wealth at the end of the run (fAPV)."""
         return float(self.wealth.iloc[-1]) if len(self.wealth) else 1.0
+
+    def since(self, start: Any) -> BacktestResult:
+        """Return the run restricted to dates ``>= start``, wealth rebased to 1 before it.
+
+        Parameters
+        ----------
+        start : date-like or int
+            First date kept (or its integer position when the index is not dated).
+
+        Returns
+        -------
+        BacktestResult
+        """
+        if isinstance(start, (int, np.integer)) and not isinstance(
+            self.wealth.index, pd.DatetimeIndex
+        ):
+            pos = int(start)
+        else:
+            pos = int(self.wealth.index.searchsorted(pd.Timestamp(start)))
+        if not 0 <= pos < len(self.wealth):
+            raise InputError(f"start {start!r} leaves no period in the run")
+        keep = slice(pos, None)
+        base = float(self.wealth.iloc[pos - 1]) if pos > 0 else 1.0
+        bench = None if self.benchmark_returns is None else self.benchmark_returns.iloc[keep]
+        return replace(
+            self,
+            wealth=self.wealth.iloc[keep] / base,
+            weights=self.weights.iloc[keep],
+            returns=self.returns.iloc[keep],
+            turnover=self.turnover.iloc[keep],
+            remainder=self.remainder.iloc[keep],
+            benchmark_returns=bench,
+            params={**self.params, "since": str(self.wealth.index[pos])},
+        )
 
     def to_dict(self, *, include_weights: bool = False) -> dict[str, Any]:
         """Return a JSON-ready record of the run.
