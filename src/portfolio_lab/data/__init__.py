@@ -1,0 +1,11 @@
+"""Prices: bundled real datasets, Yahoo Finance with an on-disk cache, universes, validation.
+
+See ``DATA.md`` in this folder for the provenance and licences of the bundled data.
+"""
+
+from __future__ import annotations
+
+from portfolio_lab.data._loader import list_sources, load_prices
+from portfolio_lab.data._validation import ValidationReport, validate_prices
+
+__all__ = ["list_sources", "load_prices", "validate_prices", "ValidationReport"]
