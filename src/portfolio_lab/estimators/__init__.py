@@ -17,3 +17,28 @@ __all__ = [
 ]
 
 # --- covariance estimators (estimators/covariance.py, maintained by its owner) ---
+from .covariance import (  # noqa: E402
+    DenoiseResult,
+    ShrinkageResult,
+    ewma_covariance,
+    ewma_weights,
+    ledoit_wolf,
+    marchenko_pastur_clip,
+    marchenko_pastur_edges,
+    marchenko_pastur_pdf,
+)
+from .evaluation import OOSEvaluation, rebalance_schedule, rolling_min_variance_oos  # noqa: E402
+
+__all__ += [
+    "ShrinkageResult",
+    "DenoiseResult",
+    "ledoit_wolf",
+    "marchenko_pastur_clip",
+    "marchenko_pastur_edges",
+    "marchenko_pastur_pdf",
+    "ewma_covariance",
+    "ewma_weights",
+    "OOSEvaluation",
+    "rolling_min_variance_oos",
+    "rebalance_schedule",
+]
