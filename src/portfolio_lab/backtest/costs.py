@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .._backend import namespace
 from ..exceptions import ConvergenceError, InputError, ShapeError
 
@@ -159,6 +161,8 @@ def remainder_factor(
         autograd: the iteration is unrolled, and it converges geometrically).
     """
     c_p, c_s = check_fees(buy_fee, sell_fee)
+    if isinstance(held, np.ndarray) and isinstance(target, np.ndarray):
+        return _remainder_numpy(held, target, c_p, c_s, cash_index, tol, max_iter)
     xp = namespace(held, target)
     h0, w0, h, w = _split(xp, held, target, cash_index)
     k = c_p + c_s - c_p * c_s
@@ -173,8 +177,57 @@ def remainder_factor(
         mu = new
         if step < tol:
             return mu
-    raise ConvergenceError(
+    raise _no_convergence(tol, max_iter, step)
+
+
+def _no_convergence(tol: float, max_iter: int, step: float) -> ConvergenceError:
+    return ConvergenceError(
         f"transaction remainder iteration did not reach tol={tol:g} in {max_iter} "
         f"iterations (last step {step:.3g}); check that the weights are finite and not "
         "extremely leveraged"
     )
+
+
+def _remainder_numpy(
+    held: np.ndarray,
+    target: np.ndarray,
+    c_p: float,
+    c_s: float,
+    cash_index: int | None,
+    tol: float,
+    max_iter: int,
+) -> np.ndarray:
+    """Run the same fixed point as :func:`remainder_factor` with plain NumPy (fast path)."""
+    if held.shape != target.shape or held.ndim not in (1, 2):
+        raise ShapeError(
+            f"held {held.shape} and target {target.shape} must share shape (n,) or (T, n)"
+        )
+    n = held.shape[-1]
+    if cash_index is None:
+        h, w = held, target
+        h0 = 1.0 - h.sum(axis=-1)
+        w0 = 1.0 - w.sum(axis=-1)
+    else:
+        if not -n <= cash_index < n:
+            raise InputError(f"cash_index {cash_index} is out of range for {n} assets")
+        k = cash_index % n
+        h0, w0 = held[..., k], target[..., k]
+        h = np.delete(held, k, axis=-1)
+        w = np.delete(target, k, axis=-1)
+    diff = h - w
+    mu = 1.0 - c_s * np.maximum(diff, 0.0).sum(axis=-1) - c_p * np.maximum(-diff, 0.0).sum(axis=-1)
+    kappa = c_p + c_s - c_p * c_s
+    numerator = 1.0 - c_p * h0
+    denominator = 1.0 - c_p * w0
+    if kappa == 0.0:
+        return np.asarray(numerator / denominator)
+    step = np.inf
+    for _ in range(max_iter):
+        new = (numerator - kappa * np.maximum(h - mu[..., None] * w, 0.0).sum(axis=-1)) / (
+            denominator
+        )
+        step = float(np.max(np.abs(new - mu)))
+        mu = new
+        if step < tol:
+            return np.asarray(mu)
+    raise _no_convergence(tol, max_iter, step)

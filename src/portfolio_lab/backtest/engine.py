@@ -268,7 +268,12 @@ def run(
         full.flags.writeable = False
         policy.fit_hindsight(full)
     policy.reset(n)
-    start = np.zeros(n) if initial == "cash" else np.full(n, 1.0 / n)
+    if initial == "uniform":
+        start = np.full(n, 1.0 / n)
+    else:
+        start = np.zeros(n)  # everything in (implicit or explicit) cash
+        if cash_index is not None:
+            start[cash_index] = 1.0
 
     weights = policy.weights_vectorized(x.copy()) if vectorized else None
     if weights is not None:
