@@ -11,6 +11,7 @@ from portfolio_lab.estimators.evaluation import (
     OOSEvaluation,
     rebalance_schedule,
     rolling_min_variance_oos,
+    variance_ratio_bootstrap,
 )
 from portfolio_lab.exceptions import InputError, NonFiniteError, ShapeError
 
@@ -161,3 +162,48 @@ def test_bad_input() -> None:
         rolling_min_variance_oos(frame, {"s": lambda a: np.eye(2)}, **kw)
     with pytest.raises(NonFiniteError, match="NaN"):
         rolling_min_variance_oos(frame, {"s": lambda a: np.full((4, 4), np.nan)}, **kw)
+
+
+def test_variance_ratio_bootstrap_exact_cases() -> None:
+    rng = np.random.default_rng(6)
+    base = rng.standard_normal(500)
+    frame = pd.DataFrame({"ref": base, "double": 2.0 * base, "same": base + 0.0})
+    out = variance_ratio_bootstrap(frame, "ref", n_boot=200, seed=1)
+    # a scaled copy has ratio 4 in every replicate, so its interval collapses on 4
+    assert out.loc["double", "variance_ratio"] == pytest.approx(4.0)
+    assert out.loc["double", "ci_low"] == pytest.approx(4.0)
+    assert out.loc["double", "ci_high"] == pytest.approx(4.0)
+    assert out.loc["same", "share_ratio_ge_1"] == 1.0
+    assert out.loc["ref", "variance_ratio"] == 1.0
+    again = variance_ratio_bootstrap(frame, "ref", n_boot=200, seed=1)
+    pd.testing.assert_frame_equal(out, again)
+
+
+def test_variance_ratio_bootstrap_coverage() -> None:
+    # independent series with equal variance: the 90% interval should contain 1 in
+    # roughly 90% of samples (loose bounds: 40 samples)
+    rng = np.random.default_rng(7)
+    hits = 0
+    for _ in range(40):
+        frame = pd.DataFrame(rng.standard_normal((400, 2)), columns=["a", "b"])
+        out = variance_ratio_bootstrap(frame, "a", block=5, n_boot=200, level=0.9, seed=2)
+        hits += out.loc["b", "ci_low"] <= 1.0 <= out.loc["b", "ci_high"]
+    assert 30 <= hits <= 40
+    # a 30% larger variance is detected with 2000 observations
+    frame = pd.DataFrame(
+        rng.standard_normal((2000, 2)) * np.array([1.0, np.sqrt(1.3)]), columns=["a", "b"]
+    )
+    out = variance_ratio_bootstrap(frame, "a", n_boot=300)
+    assert out.loc["b", "ci_low"] > 1.0
+
+
+def test_variance_ratio_bootstrap_errors() -> None:
+    frame = pd.DataFrame(np.ones((50, 2)), columns=["a", "b"])
+    with pytest.raises(InputError, match="reference"):
+        variance_ratio_bootstrap(frame, "c")
+    with pytest.raises(InputError, match="block"):
+        variance_ratio_bootstrap(frame, "a", block=0)
+    with pytest.raises(InputError, match="n_boot"):
+        variance_ratio_bootstrap(frame, "a", n_boot=10)
+    with pytest.raises(InputError, match="level"):
+        variance_ratio_bootstrap(frame, "a", level=1.0)

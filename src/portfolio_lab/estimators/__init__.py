@@ -27,7 +27,12 @@ from .covariance import (  # noqa: E402
     marchenko_pastur_edges,
     marchenko_pastur_pdf,
 )
-from .evaluation import OOSEvaluation, rebalance_schedule, rolling_min_variance_oos  # noqa: E402
+from .evaluation import (  # noqa: E402
+    OOSEvaluation,
+    rebalance_schedule,
+    rolling_min_variance_oos,
+    variance_ratio_bootstrap,
+)
 
 __all__ += [
     "ShrinkageResult",
@@ -41,4 +46,5 @@ __all__ += [
     "OOSEvaluation",
     "rolling_min_variance_oos",
     "rebalance_schedule",
+    "variance_ratio_bootstrap",
 ]
