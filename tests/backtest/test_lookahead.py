@@ -1,0 +1,119 @@
+"""Changing the future never changes past decisions, whatever the policy tries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from portfolio_lab.backtest import BuyAndHold, ConstantRebalanced, MarkowitzPolicy, Policy, run
+
+
+def make_prices(T=80, n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    index = pd.bdate_range("2021-01-01", periods=T, name="date")
+    steps = rng.normal(0.0, 0.02, size=(T, n))
+    return pd.DataFrame(np.exp(np.cumsum(steps, axis=0)), index=index, columns=list("abcd")[:n])
+
+
+class Momentum(Policy):
+    name = "momentum"
+
+    def step(self, history, held):
+        if len(history) == 0:
+            return np.full(history.shape[1], 1.0 / history.shape[1])
+        last = np.prod(history[-5:], axis=0) ** 10
+        return last / last.sum()
+
+
+class Cheater(Policy):
+    """Tries every way to read past the end of its history."""
+
+    name = "cheater"
+
+    def reset(self, n_assets):
+        super().reset(n_assets)
+        self.peeks_ = []
+
+    def step(self, history, held):
+        t = history.shape[0]
+        n = history.shape[1]
+        try:
+            ahead = history[t]  # out of bounds for a (t, n) array
+        except IndexError:
+            ahead = None
+        assert ahead is None
+        base = history.base
+        while base is not None and getattr(base, "base", None) is not None:
+            base = base.base
+        if base is not None and base.shape[0] > t:
+            future = np.asarray(base)[t:]
+            self.peeks_.append(future.copy())
+            signal = np.nan_to_num(future[0], nan=1.0) if len(future) else np.ones(n)
+        else:
+            signal = np.ones(n)
+        w = signal**50
+        return w / w.sum()
+
+
+POLICIES = [
+    Momentum,
+    Cheater,
+    lambda: ConstantRebalanced(),
+    lambda: BuyAndHold(),
+    lambda: MarkowitzPolicy("gmv", "sample", window=20, rebalance_every=3),
+    lambda: MarkowitzPolicy("max_sharpe", "sample", window=25, rebalance_every=5, refit_every=10),
+]
+
+
+def perturb_after(prices, k, seed):
+    """Change every price from row k + 1 on (relatives k, k + 1, ... change)."""
+    rng = np.random.default_rng(seed)
+    out = prices.copy()
+    out.iloc[k + 1 :] *= rng.uniform(0.5, 2.0, size=out.iloc[k + 1 :].shape)
+    return out
+
+
+@pytest.mark.parametrize("make", POLICIES)
+@pytest.mark.parametrize("vectorized", [True, False])
+def test_future_prices_never_change_past_weights(make, vectorized):
+    prices = make_prices()
+    for k in (0, 10, 41, 78):
+        a = run(make(), prices, fee=0.002, vectorized=vectorized)
+        b = run(make(), perturb_after(prices, k, seed=k), fee=0.002, vectorized=vectorized)
+        # rows 0..k were chosen before relative k was seen
+        np.testing.assert_array_equal(a.weights.to_numpy()[: k + 1], b.weights.to_numpy()[: k + 1])
+        np.testing.assert_array_equal(a.wealth.to_numpy()[:k], b.wealth.to_numpy()[:k])
+        assert not np.array_equal(a.wealth.to_numpy()[k:], b.wealth.to_numpy()[k:])
+
+
+def test_cheater_only_ever_sees_unfilled_rows():
+    policy = Cheater()
+    run(policy, make_prices(T=30), fee=0.0)
+    assert policy.peeks_, "the test policy should have reached the history buffer"
+    for peek in policy.peeks_:
+        assert np.isnan(peek).all()
+
+
+class Writer(Policy):
+    def step(self, history, held):
+        if len(history):
+            history[0, 0] = 123.0
+        return np.full(history.shape[1], 1.0 / history.shape[1])
+
+
+def test_history_is_read_only():
+    with pytest.raises(ValueError, match="read-only"):
+        run(Writer(), make_prices(T=5))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 58), st.integers(0, 2**32 - 1))
+def test_truncating_the_future_keeps_the_past(k, seed):
+    prices = make_prices(T=60, seed=seed % 1000)
+    full = run(Momentum(), prices, fee=0.001)
+    short = run(Momentum(), prices.iloc[: k + 2], fee=0.001)
+    np.testing.assert_array_equal(full.weights.to_numpy()[: k + 1], short.weights.to_numpy())
+    np.testing.assert_array_equal(full.wealth.to_numpy()[: k + 1], short.wealth.to_numpy())
