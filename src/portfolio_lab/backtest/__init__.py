@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .baselines import BASELINES, baseline
 from .costs import remainder_factor, remainder_factor_linear
 from .engine import drift, prepare_relatives, run
 from .policy import Policy
@@ -10,6 +11,8 @@ from .strategies import BuyAndHold, ConstantRebalanced
 from .walk_forward import MarkowitzPolicy, WalkForwardSchedule
 
 __all__ = [
+    "BASELINES",
+    "baseline",
     "Policy",
     "run",
     "prepare_relatives",

@@ -1,0 +1,205 @@
+"""Benchmarks of the OLPS survey: UBAH (the market), UCRP, Best Stock and BCRP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...exceptions import ConvergenceError
+from ..policy import Policy
+from ._base import OnlinePolicy, check_relatives
+from ._simplex import simplex_qp
+
+__all__ = ["UBAH", "UCRP", "BestStock", "BCRP", "BCRPSolution", "solve_bcrp"]
+
+
+class UBAH(OnlinePolicy):
+    """Uniform buy-and-hold ("Market" in the survey): buy 1/n of each asset once, then hold.
+
+    The weights of period ``t`` are the uniform portfolio drifted by every relative seen
+    so far, ``w_t ∝ (1/n) ∏_{s<t} x_s``, so the policy never trades after period 0.
+    """
+
+    name = "UBAH"
+
+    def _start(self, n: int) -> np.ndarray:
+        self._value = np.full(n, 1.0 / n)
+        return self._value.copy()
+
+    def _update(self, history: np.ndarray) -> np.ndarray:
+        self._value = self._value * history[-1]
+        return self._value / self._value.sum()
+
+    def weights_vectorized(self, relatives: np.ndarray) -> np.ndarray:
+        """Return the drifted uniform weights of every period, shape (T, n)."""
+        x = check_relatives(relatives)
+        growth = np.vstack([np.ones((1, x.shape[1])), np.cumprod(x[:-1], axis=0)])
+        return growth / growth.sum(axis=1, keepdims=True)
+
+
+class UCRP(OnlinePolicy):
+    """Uniform constant rebalanced portfolio: rebalance to 1/n before every period."""
+
+    name = "UCRP"
+
+    def _update(self, history: np.ndarray) -> np.ndarray:
+        return self.weights_
+
+    def weights_vectorized(self, relatives: np.ndarray) -> np.ndarray:
+        """Return 1/n in every row, shape (T, n)."""
+        x = check_relatives(relatives)
+        return np.full(x.shape, 1.0 / x.shape[1])
+
+
+class _HindsightConstant(Policy):
+    """A constant portfolio fitted on the whole sample (labelled hindsight by the engine)."""
+
+    hindsight = True
+
+    def _fit(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit_hindsight(self, relatives: np.ndarray) -> None:
+        """Fit the constant weights ``weights_`` on every relative, shape (T, n)."""
+        self.weights_ = self._fit(check_relatives(relatives))
+
+    def _fitted(self, n: int) -> np.ndarray:
+        w = getattr(self, "weights_", None)
+        if w is None or w.size != n:
+            raise ConvergenceError(
+                f"{self.name} is a hindsight policy: call fit_hindsight(relatives) first"
+            )
+        return w
+
+
+class BestStock(_HindsightConstant):
+    """Best Stock (hindsight): all wealth in the asset with the largest final wealth.
+
+    Following the OLPS toolbox (``best.m``), the portfolio is rebalanced to the single
+    best asset, which is the same as buying and holding it.
+    """
+
+    name = "Best Stock"
+
+    def _fit(self, x: np.ndarray) -> np.ndarray:
+        w = np.zeros(x.shape[1])
+        w[int(np.argmax(np.sum(np.log(x), axis=0)))] = 1.0
+        return w
+
+    def step(self, history: np.ndarray, held: np.ndarray) -> np.ndarray:
+        """Return the fitted one-asset portfolio, shape (n,)."""
+        return self._fitted(history.shape[1]).copy()
+
+    def weights_vectorized(self, relatives: np.ndarray) -> np.ndarray:
+        """Return the fitted weights in every row, shape (T, n)."""
+        x = check_relatives(relatives)
+        return np.tile(self._fitted(x.shape[1]), (x.shape[0], 1))
+
+
+@dataclass(frozen=True)
+class BCRPSolution:
+    """Log-optimal constant rebalanced portfolio and the certificate of its optimality.
+
+    Attributes
+    ----------
+    weights : numpy.ndarray, shape (n,)
+    log_wealth : float
+        ``sum_t log(x_t · b)``.
+    kkt_residual : float
+        ``max_i g_i - 1`` together with the spread of ``g_i`` on the support, where
+        ``g = (1/T) sum_t x_t / (x_t · b)``; zero at the optimum.
+    n_iter : int
+    """
+
+    weights: np.ndarray
+    log_wealth: float
+    kkt_residual: float
+    n_iter: int
+
+
+def _kkt_residual(g: np.ndarray, b: np.ndarray) -> float:
+    support = b > 1e-10
+    return float(max(np.max(g) - 1.0, np.max(np.abs(g[support] - 1.0))))
+
+
+def solve_bcrp(relatives: np.ndarray, *, tol: float = 1e-12, max_iter: int = 200) -> BCRPSolution:
+    """Maximize ``sum_t log(x_t · b)`` over the simplex by projected Newton steps.
+
+    Each iteration minimizes the second-order model of ``-(1/T) sum_t log(x_t · b)``
+    over the simplex (:func:`simplex_qp`, warm-started) and backtracks along the
+    resulting direction (Armijo). No general-purpose solver is needed; the optimality
+    certificate is the KKT condition ``g_i <= 1`` with equality on the support.
+
+    Parameters
+    ----------
+    relatives : numpy.ndarray, shape (T, n)
+        Price relatives.
+    tol : float, default 1e-12
+        Stop when the Newton decrement ``g·(y - b)`` falls below ``tol``.
+    max_iter : int, default 200
+
+    Returns
+    -------
+    BCRPSolution
+
+    Raises
+    ------
+    ConvergenceError
+        If the decrement is still above ``tol`` after ``max_iter`` iterations.
+    """
+    x = check_relatives(relatives)
+    T, n = x.shape
+    b = np.full(n, 1.0 / n)
+
+    def objective(w: np.ndarray) -> float:
+        return float(-np.mean(np.log(x @ w)))
+
+    f = objective(b)
+    for it in range(1, max_iter + 1):
+        r = x @ b
+        xr = x / r[:, None]
+        grad = -xr.mean(axis=0)
+        hess = xr.T @ xr / T
+        hess += (1e-12 * np.trace(hess) / n) * np.eye(n)
+        y = simplex_qp(hess, grad - hess @ b, b)
+        d = y - b
+        decrement = float(-grad @ d)
+        if decrement <= tol:
+            return BCRPSolution(b, -T * f, _kkt_residual(-grad, b), it)
+        alpha = 1.0
+        while True:
+            cand = b + alpha * d
+            if np.all(x @ cand > 0):
+                f_new = objective(cand)
+                if f_new <= f - 1e-4 * alpha * decrement:
+                    break
+            alpha *= 0.5
+            if alpha < 1e-12:
+                return BCRPSolution(b, -T * f, _kkt_residual(-grad, b), it)
+        b = np.maximum(cand, 0.0)
+        b /= b.sum()
+        f = objective(b)
+    raise ConvergenceError(f"solve_bcrp did not reach decrement {tol} in {max_iter} iterations")
+
+
+class BCRP(_HindsightConstant):
+    """Best constant rebalanced portfolio in hindsight (log-optimal CRP, Cover 1991).
+
+    Solved by :func:`solve_bcrp` (projected Newton on the simplex) on the whole sample.
+    """
+
+    name = "BCRP"
+
+    def _fit(self, x: np.ndarray) -> np.ndarray:
+        self.solution_ = solve_bcrp(x)
+        return self.solution_.weights
+
+    def step(self, history: np.ndarray, held: np.ndarray) -> np.ndarray:
+        """Return the fitted constant weights, shape (n,)."""
+        return self._fitted(history.shape[1]).copy()
+
+    def weights_vectorized(self, relatives: np.ndarray) -> np.ndarray:
+        """Return the fitted weights in every row, shape (T, n)."""
+        x = check_relatives(relatives)
+        return np.tile(self._fitted(x.shape[1]), (x.shape[0], 1))

@@ -1,0 +1,158 @@
+"""Baselines against independent references: cvxpy, universal-portfolios, the engine."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from portfolio_lab.backtest.baselines import (
+    BCRP,
+    baseline,
+    project_simplex,
+    simplex_qp,
+    solve_bcrp,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(v=arrays(np.float64, st.integers(1, 12), elements=st.floats(-5, 5)))
+def test_project_simplex_is_the_euclidean_projection(v: np.ndarray) -> None:
+    p = project_simplex(v)
+    assert np.all(p >= 0) and p.sum() == pytest.approx(1.0, abs=1e-12)
+    # variational inequality on every vertex e_i certifies optimality over the simplex
+    assert np.max((v - p) @ (np.eye(v.size) - p).T) <= 1e-10
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(1, 8))
+def test_simplex_qp_matches_cvxpy(seed: int, n: int) -> None:
+    cp = pytest.importorskip("cvxpy")
+    rng = np.random.default_rng(seed)
+    M = rng.normal(size=(n, n))
+    Q = M @ M.T + 0.1 * np.eye(n)
+    c = rng.normal(size=n) * 3
+    y = simplex_qp(Q, c)
+    var = cp.Variable(n)
+    prob = cp.Problem(
+        cp.Minimize(0.5 * cp.quad_form(var, Q) + c @ var), [var >= 0, cp.sum(var) == 1]
+    )
+    prob.solve(solver=cp.CLARABEL)
+    f = 0.5 * y @ Q @ y + c @ y
+    assert f <= prob.value + 1e-7
+    np.testing.assert_allclose(y, var.value, atol=1e-5)
+    # warm start from any feasible point gives the same solution
+    np.testing.assert_allclose(simplex_qp(Q, c, rng.dirichlet(np.ones(n))), y, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bcrp_matches_cvxpy_and_is_kkt_optimal(seed: int) -> None:
+    cp = pytest.importorskip("cvxpy")
+    x = np.random.default_rng(seed).uniform(0.85, 1.2, (200, 6))
+    sol = solve_bcrp(x)
+    assert sol.kkt_residual < 1e-9
+    b = cp.Variable(6)
+    prob = cp.Problem(cp.Maximize(cp.sum(cp.log(x @ b))), [b >= 0, cp.sum(b) == 1])
+    prob.solve(solver=cp.CLARABEL)
+    assert sol.log_wealth >= prob.value - 1e-7
+    np.testing.assert_allclose(sol.weights, b.value, atol=1e-4)
+
+
+def test_bcrp_policy_wealth_dominates_every_crp() -> None:
+    x = np.random.default_rng(4).uniform(0.9, 1.12, (300, 4))
+    policy = BCRP()
+    policy.fit_hindsight(x)
+    best = np.sum(np.log(x @ policy.weights_))
+    for w in np.random.default_rng(5).dirichlet(np.ones(4), 50):
+        assert np.sum(np.log(x @ w)) <= best + 1e-12
+
+
+# ------------------------------------------------------------ universal-portfolios
+
+
+@pytest.fixture(scope="module")
+def djia():
+    from portfolio_lab.data import load_prices
+
+    prices = load_prices("olps:djia").iloc[:161]
+    x = prices.iloc[1:].to_numpy() / prices.iloc[:-1].to_numpy()
+    return prices, x
+
+
+def _ours(name: str, x: np.ndarray) -> np.ndarray:
+    policy = baseline(name)
+    if policy.hindsight:
+        policy.fit_hindsight(x)
+        return policy.weights_vectorized(x)
+    return policy.weights_path(x)
+
+
+def _universal(algo, prices):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return algo.run(prices.reset_index(drop=True))
+
+
+@pytest.mark.parametrize(
+    ("name", "factory", "rtol"),
+    [
+        ("ucrp", lambda a: a.CRP(), 1e-10),
+        ("ubah", lambda a: a.BAH(), 1e-10),
+        ("bcrp", lambda a: a.BCRP(), 1e-6),
+        ("eg", lambda a: a.EG(eta=0.05), 1e-10),
+        ("pamr", lambda a: a.PAMR(eps=0.5, variant=0), 1e-10),
+        ("pamr1", lambda a: a.PAMR(eps=0.5, C=500, variant=1), 1e-10),
+        ("pamr2", lambda a: a.PAMR(eps=0.5, C=500, variant=2), 1e-10),
+        # universal projects with cvxopt's interior point (tolerance ~1e-7 per step)
+        ("ons", lambda a: a.ONS(delta=0.125, beta=1.0, eta=0.0), 1e-3),
+    ],
+)
+def test_final_wealth_matches_universal_portfolios(djia, name, factory, rtol) -> None:
+    algos = pytest.importorskip("universal.algos")
+    prices, x = djia
+    ref = _universal(factory(algos), prices)
+    ours = np.prod(np.sum(_ours(name, x) * x, axis=1))
+    assert ours == pytest.approx(ref.total_wealth, rel=rtol)
+
+
+def test_olmar_matches_universal_with_the_toolbox_warm_up(djia) -> None:
+    """universal's OLMAR predicts with the price level during warm-up; with the toolbox's
+    rule (keep 1/n until two relatives, then the last relative until w + 1) they agree."""
+    algos = pytest.importorskip("universal.algos")
+    prices, x = djia
+
+    class ToolboxWarmUp(algos.OLMAR):
+        def step(self, x, last_b, history):
+            if len(history) < 3:
+                return last_b
+            if len(history) < self.window + 2:
+                pred = history.iloc[-1] / history.iloc[-2]
+            else:
+                pred = self.predict(x, history.iloc[-self.window :])
+            return self.update(last_b, pred, self.eps)
+
+    ref = _universal(ToolboxWarmUp(window=5, eps=10), prices)
+    ours = _ours("olmar", x)
+    np.testing.assert_allclose(ours, ref.B.to_numpy()[1:], atol=1e-10)
+    plain = _universal(algos.OLMAR(window=5, eps=10), prices)
+    assert not np.allclose(plain.B.to_numpy()[1:], ours, atol=1e-6)  # the documented quirk
+
+
+# ------------------------------------------------------------------------ the engine
+
+
+@pytest.mark.parametrize("name", ["ucrp", "ubah", "bcrp", "olmar", "pamr"])
+def test_engine_wealth_and_weights_match_direct_loop(djia, name) -> None:
+    from portfolio_lab.backtest import run
+
+    prices, x = djia
+    res = run(baseline(name), prices)
+    direct = _ours(name, x)
+    np.testing.assert_allclose(res.weights.to_numpy(), direct, atol=1e-12)
+    np.testing.assert_allclose(
+        res.wealth.to_numpy(), np.cumprod(np.sum(direct * x, axis=1)), rtol=1e-12
+    )
