@@ -9,6 +9,10 @@ from ._base import OnlinePolicy
 
 __all__ = ["anticor_transfer", "anticor_transfer_batch", "Anticor", "BAHAnticor"]
 
+# mean log relatives closer than this count as equal: equal window returns (common with
+# prices quoted in fractions) must compare equal whatever the summation order
+_TIE = 1e-13
+
 
 def anticor_transfer(
     log_rel: np.ndarray, b: np.ndarray, window: int, *, strict: bool = True
@@ -43,7 +47,8 @@ def anticor_transfer(
     den = np.sqrt(np.outer(var1, var2))
     cor = np.zeros_like(cov)
     np.divide(cov, den, out=cor, where=den > 0)
-    higher = mu2[:, None] > mu2[None, :] if strict else mu2[:, None] >= mu2[None, :]
+    gap = mu2[:, None] - mu2[None, :]
+    higher = gap > _TIE if strict else gap >= -_TIE
     mask = higher & (cor > 0)
     auto = np.maximum(0.0, -np.diag(cor))
     claim = np.where(mask, cor + auto[:, None] + auto[None, :], 0.0)
@@ -93,10 +98,8 @@ def anticor_transfer_batch(
     den = np.sqrt(var1[:, :, None] * var2[:, None, :])
     cor = np.zeros_like(cov)
     np.divide(cov, den, out=cor, where=den > 0)
-    if strict:
-        higher = mu2[:, :, None] > mu2[:, None, :]
-    else:
-        higher = mu2[:, :, None] >= mu2[:, None, :]
+    gap = mu2[:, :, None] - mu2[:, None, :]
+    higher = gap > _TIE if strict else gap >= -_TIE
     mask = higher & (cor > 0)
     auto = np.maximum(0.0, -np.diagonal(cor, axis1=1, axis2=2))
     claim = np.where(mask, cor + auto[:, :, None] + auto[:, None, :], 0.0)
