@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -74,25 +77,34 @@ def test_olps_integer_decimal_datasets_keep_their_precision():
         assert not np.array_equal(rel, np.round(rel, d - 1))
 
 
+def package_file(package: str, *parts: str) -> Path:
+    """Path of a data file inside an installed package, without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip(f"{package} is not installed")
+    path = Path(next(iter(spec.submodule_search_locations)), *parts)
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    return path
+
+
 @pytest.mark.parametrize("name", OLPS)
 def test_olps_matches_universal_portfolios_package_data(name):
-    resources = pytest.importorskip("importlib.resources")
-    pytest.importorskip("universal")
-    path = resources.files("universal").joinpath("data", f"{name}.csv")
+    path = package_file("universal", "data", f"{name}.csv")
     original = pd.read_csv(path).to_numpy(dtype=np.float64)
     ours = load_prices(f"olps:{name}").iloc[1:].to_numpy()
     np.testing.assert_allclose(ours, original, rtol=1e-12, atol=0)
 
 
 def test_sp500_matches_skfolio_package_data_exactly():
-    datasets = pytest.importorskip("skfolio.datasets")
-    ref = datasets.load_sp500_dataset()
+    folder = ("datasets", "data")
+    ref = pd.read_csv(package_file("skfolio", *folder, "sp500_dataset.csv.gz"), index_col=0)
     ours = load_prices("sp500")
     assert list(ours.columns) == list(ref.columns)
     assert ours.index.equals(pd.DatetimeIndex(ref.index))
     np.testing.assert_array_equal(ours.to_numpy(), ref.to_numpy())
-    idx = load_prices("sp500_index")
-    np.testing.assert_array_equal(idx["SP500"].to_numpy(), datasets.load_sp500_index()["SP500"])
+    ref_idx = pd.read_csv(package_file("skfolio", *folder, "sp500_index.csv.gz"), index_col=0)
+    np.testing.assert_array_equal(load_prices("sp500_index").to_numpy(), ref_idx.to_numpy())
 
 
 def test_sp500_shape_and_index_alignment():

@@ -6,6 +6,15 @@ See ``DATA.md`` in this folder for the provenance and licences of the bundled da
 from __future__ import annotations
 
 from portfolio_lab.data._loader import list_sources, load_prices
+from portfolio_lab.data._universes import Universe, list_universes, load_universe
 from portfolio_lab.data._validation import ValidationReport, validate_prices
 
-__all__ = ["list_sources", "load_prices", "validate_prices", "ValidationReport"]
+__all__ = [
+    "load_prices",
+    "list_sources",
+    "validate_prices",
+    "ValidationReport",
+    "load_universe",
+    "list_universes",
+    "Universe",
+]

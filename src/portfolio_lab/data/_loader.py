@@ -95,6 +95,7 @@ def load_prices(
     universe: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     refresh: bool = False,
+    progress: bool = False,
     max_gap: int = 5,
     max_missing: float = 0.05,
 ) -> pd.DataFrame:
@@ -124,6 +125,8 @@ def load_prices(
         ``~/.cache/portfolio-lab``).
     refresh : bool, default False
         ``"yahoo"`` only: download again even when the cache covers the request.
+    progress : bool, default False
+        ``"yahoo"`` only: show a progress bar over tickers.
     max_gap, max_missing
         Passed to :func:`~portfolio_lab.data.validate_prices`.
 
@@ -150,12 +153,19 @@ def load_prices(
         from portfolio_lab.data._yahoo import load_yahoo
 
         frame = load_yahoo(
-            names, start=start, end=end, universe=universe, cache_dir=cache_dir, refresh=refresh
+            names,
+            start=start,
+            end=end,
+            universe=universe,
+            cache_dir=cache_dir,
+            refresh=refresh,
+            progress=progress,
         )
     else:
-        if universe is not None or cache_dir is not None or refresh:
+        if universe is not None or cache_dir is not None or refresh or progress:
             raise DataError(
-                f"universe=, cache_dir= and refresh= apply to 'yahoo' only, not {source!r}"
+                "universe=, cache_dir=, refresh= and progress= apply to 'yahoo' only, "
+                f"not {source!r}"
             )
         frame = select(load_bundled(source), names, start, end, source)
     if validate:

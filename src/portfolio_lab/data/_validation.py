@@ -116,12 +116,14 @@ def _as_float(frame: pd.DataFrame) -> pd.DataFrame:
 def _runs(missing: np.ndarray) -> tuple[int, int]:
     """Return (length of the leading NaN run, longest later NaN run) of one column."""
     n = missing.size
-    lead = n if missing.all() else int(np.argmin(missing))
-    longest = run = 0
-    for m in missing[lead:]:
-        run = run + 1 if m else 0
-        longest = max(longest, run)
-    return lead, longest
+    if missing.all():
+        return n, 0
+    lead = int(np.argmin(missing))  # first observed row
+    rest = missing[lead:]
+    if not rest.any():
+        return lead, 0
+    edges = np.diff(np.concatenate([[0], rest.astype(np.int8), [0]]))
+    return lead, int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
 
 
 def validate_prices(
@@ -188,9 +190,9 @@ def validate_prices(
     trimmed = max(leads.values())
     if trimmed >= n_rows:
         raise InvalidPricesError(f"no row left: column(s) {_names(leads)} hold no price at all")
-    kept = kept.iloc[trimmed:]
-    before = kept.isna().sum()
-    clean = kept.ffill(limit=max_gap) if max_gap > 0 else kept
+    # fill before trimming: a gap right after the trimmed rows is filled from inside them
+    clean = (kept.ffill(limit=max_gap) if max_gap > 0 else kept).iloc[trimmed:]
+    before = kept.iloc[trimmed:].isna().sum()
     filled = {str(c): int(before[c]) for c in kept.columns if before[c] > 0}
 
     arr = clean.to_numpy()

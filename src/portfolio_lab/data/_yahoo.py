@@ -1,0 +1,325 @@
+"""Yahoo Finance prices through yfinance, with a per-ticker on-disk parquet cache.
+
+Cache layout: ``<cache_dir>/yahoo/<quoted ticker>.parquet``, one file per ticker, holding
+the columns ``date`` and ``close`` (yfinance ``auto_adjust=True`` closes) and a JSON header
+in the schema metadata: the ticker and the inclusive date range that was *requested*
+(``start``, ``end``), so a ticker listed after ``start`` still counts as covered.
+
+Rules:
+
+* a request inside the cached range is served from disk without touching the network;
+* a cache that ends before ``end`` is extended by downloading only the missing tail,
+  appended after the last cached row; the tail download starts on that last row and, if
+  Yahoo's adjusted close for it differs (a dividend or split re-based the history), the
+  whole range is downloaded again instead, so one file never mixes two adjustment bases;
+* a request that starts before the cache, or ``refresh=True``, downloads the whole range;
+* every write is atomic (:mod:`portfolio_lab._io`), so an interrupted download never
+  leaves a partial file;
+* before any download the Yahoo host is probed with a short socket timeout; offline,
+  :class:`~portfolio_lab.exceptions.OfflineError` names the cache path and the bundled
+  sources;
+* a cache file that cannot be read is moved aside to ``<name>.corrupt`` and downloaded
+  again; offline, :class:`~portfolio_lab.exceptions.CacheCorruptError` says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+from portfolio_lab._io import atomic_path
+from portfolio_lab.data._bundled import BUNDLED_SOURCES
+from portfolio_lab.exceptions import (
+    CacheCorruptError,
+    DataError,
+    OfflineError,
+    UnknownTickerError,
+)
+
+__all__ = ["default_cache_dir", "cache_path", "load_yahoo", "YAHOO_HOST"]
+
+YAHOO_HOST = "query2.finance.yahoo.com"
+_META_KEY = b"portfolio_lab"
+_PROBE_TIMEOUT_S = 3.0
+_REBASE_RTOL = 1e-6
+
+
+def default_cache_dir() -> Path:
+    """Cache root: ``$PORTFOLIO_LAB_DATA`` if set, else ``~/.cache/portfolio-lab``."""
+    env = os.environ.get("PORTFOLIO_LAB_DATA")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "portfolio-lab"
+
+
+def cache_path(ticker: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Cache file of one ticker (the name is URL-quoted, e.g. ``^GSPC`` -> ``%5EGSPC``)."""
+    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    return root / "yahoo" / f"{quote(ticker, safe='._-')}.parquet"
+
+
+def _online(host: str = YAHOO_HOST, timeout: float = _PROBE_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to ``host:443`` opens within ``timeout`` seconds."""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _yf_download(ticker: str, start: pd.Timestamp, end_exclusive: pd.Timestamp) -> Any:
+    """Call ``yfinance.download`` for one ticker (imported lazily)."""
+    try:
+        import yfinance as yf
+    except ImportError as exc:  # pragma: no cover - yfinance is a core dependency
+        raise DataError(
+            "the 'yahoo' source needs yfinance: pip install yfinance (or use a bundled "
+            f"source: {list(BUNDLED_SOURCES)})"
+        ) from exc
+    return yf.download(
+        ticker,
+        start=start.strftime("%Y-%m-%d"),
+        end=end_exclusive.strftime("%Y-%m-%d"),
+        auto_adjust=True,
+        actions=False,
+        progress=False,
+        threads=False,
+    )
+
+
+def _close_series(raw: Any, ticker: str) -> pd.Series:
+    """Extract the adjusted close of ``ticker`` from a yfinance frame (flat or MultiIndex)."""
+    if raw is None or len(raw) == 0:
+        return pd.Series(dtype=np.float64, index=pd.DatetimeIndex([], name="date"), name="close")
+    if isinstance(raw.columns, pd.MultiIndex):
+        level = "Price" if "Price" in raw.columns.names else 0
+        close = raw.xs("Close", axis=1, level=level)
+        close = close[ticker] if ticker in close.columns else close.iloc[:, 0]
+    else:
+        close = raw["Close"]
+        if isinstance(close, pd.DataFrame):
+            close = close.iloc[:, 0]
+    index = pd.DatetimeIndex(close.index)
+    if index.tz is not None:
+        index = index.tz_localize(None)
+    out = pd.Series(close.to_numpy(dtype=np.float64), index=index.normalize(), name="close")
+    out.index.name = "date"
+    out = out[~out.index.duplicated(keep="last")].sort_index()
+    return out.dropna()
+
+
+def _fetch(ticker: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    """Download the adjusted closes of ``ticker`` on ``[start, end]`` (inclusive)."""
+    raw = _yf_download(ticker, start, end + pd.Timedelta(days=1))
+    close = _close_series(raw, ticker)
+    return close.loc[start:end]
+
+
+def _read_cache(path: Path, ticker: str) -> tuple[pd.Series, pd.Timestamp, pd.Timestamp]:
+    """Read one cache file; raise ``CacheCorruptError`` if it is not usable."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+        header = json.loads((table.schema.metadata or {})[_META_KEY])
+        frame = table.to_pandas()
+        if header.get("ticker") != ticker or list(frame.columns) != ["date", "close"]:
+            raise ValueError(f"header {header} / columns {list(frame.columns)} do not match")
+        series = pd.Series(
+            frame["close"].to_numpy(dtype=np.float64),
+            index=pd.DatetimeIndex(frame["date"], name="date"),
+            name="close",
+        )
+        if not series.index.is_monotonic_increasing or not series.index.is_unique:
+            raise ValueError("dates are not sorted and unique")
+        return series, pd.Timestamp(header["start"]), pd.Timestamp(header["end"])
+    except Exception as exc:  # any failure to read means the file cannot be trusted
+        raise CacheCorruptError(f"cache file {path} for {ticker!r} is unreadable: {exc}") from exc
+
+
+def _write_cache(
+    path: Path, ticker: str, series: pd.Series, start: pd.Timestamp, end: pd.Timestamp
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "date": pa.array(series.index.to_numpy(dtype="datetime64[ns]")),
+            "close": pa.array(series.to_numpy(dtype=np.float64)),
+        }
+    )
+    header = {"ticker": ticker, "start": str(start.date()), "end": str(end.date())}
+    table = table.replace_schema_metadata({_META_KEY: json.dumps(header).encode()})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def _offline_message(tickers: Sequence[str], cache_dir: Path, why: str) -> str:
+    return (
+        f"cannot reach {YAHOO_HOST} ({why}) and the cache at {cache_dir / 'yahoo'} does not "
+        f"cover {list(tickers)} for the requested dates. Connect to the internet, or use a "
+        f"bundled offline source: {list(BUNDLED_SOURCES)}"
+    )
+
+
+class _Network:
+    """Probes the Yahoo host at most once per ``load_yahoo`` call."""
+
+    def __init__(self, cache_root: Path) -> None:
+        self.cache_root = cache_root
+        self._state: bool | None = None
+
+    def require(self, ticker: str) -> None:
+        if self._state is None:
+            self._state = _online()
+        if not self._state:
+            raise OfflineError(_offline_message([ticker], self.cache_root, "probe failed"))
+
+
+def _load_one(
+    ticker: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    cache_root: Path,
+    refresh: bool,
+    net: _Network,
+) -> pd.Series:
+    path = cache_path(ticker, cache_root)
+    cached = None
+    if path.exists():
+        try:
+            cached = _read_cache(path, ticker)
+        except CacheCorruptError as exc:
+            aside = path.with_name(path.name + ".corrupt")
+            os.replace(path, aside)
+            try:
+                net.require(ticker)
+            except OfflineError as off:
+                raise CacheCorruptError(
+                    f"{exc}. It was moved aside to {aside} and cannot be downloaded again "
+                    f"because {YAHOO_HOST} is unreachable; reconnect and call again, or use "
+                    f"a bundled source: {list(BUNDLED_SOURCES)}"
+                ) from off
+            warnings.warn(
+                f"{exc}; moved aside to {aside} and downloaded again", UserWarning, stacklevel=4
+            )
+    dl_start, dl_end = start, end
+    if cached is not None:
+        series, c_start, c_end = cached
+        if not refresh and c_start <= start and end <= c_end:
+            return series.loc[start:end]
+        if not refresh and c_start <= start and len(series):
+            net.require(ticker)
+            last = series.index[-1]
+            tail = _fetch(ticker, last, end)
+            if tail.empty:
+                _write_cache(path, ticker, series, c_start, end)
+                return series.loc[start:end]
+            if tail.index[0] == last and np.isclose(
+                tail.iloc[0], series.iloc[-1], rtol=_REBASE_RTOL, atol=0
+            ):
+                merged = pd.concat([series, tail.loc[tail.index > last]])
+                _write_cache(path, ticker, merged, c_start, end)
+                return merged.loc[start:end]
+            # Yahoo re-based its adjusted history (dividend or split): download it all again
+        dl_start, dl_end = min(start, c_start), max(end, c_end)
+    net.require(ticker)
+    series = _fetch(ticker, dl_start, dl_end)
+    if series.empty:
+        raise UnknownTickerError(
+            f"Yahoo returned no prices for {ticker!r} between {dl_start.date()} and "
+            f"{dl_end.date()}; check the symbol and its exchange suffix (e.g. 2330.TW, "
+            "ECOPETROL.CL, BRK-A), or widen a range that holds no trading day"
+        )
+    _write_cache(path, ticker, series, dl_start, dl_end)
+    return series.loc[start:end]
+
+
+def load_yahoo(
+    tickers: Sequence[str] | None,
+    *,
+    start: Any = None,
+    end: Any = None,
+    universe: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    refresh: bool = False,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Load adjusted daily closes from Yahoo Finance, from the on-disk cache when possible.
+
+    Parameters
+    ----------
+    tickers : sequence of str or None
+        Yahoo symbols; None when ``universe`` is given.
+    start : date-like
+        First date (inclusive); required.
+    end : date-like, optional
+        Last date (inclusive); default yesterday.
+    universe : str, optional
+        Name of a universe (:func:`~portfolio_lab.data.list_universes`) to take tickers from.
+    cache_dir : path-like, optional
+        Cache root (default :func:`default_cache_dir`).
+    refresh : bool, default False
+        Download the whole range again even if the cache covers it.
+    progress : bool, default False
+        Show a tqdm progress bar over tickers.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (T, n)
+        Float64 closes on the union of the tickers' trading days (NaN where a market was
+        closed), DatetimeIndex named ``date``, columns in the order of ``tickers``.
+
+    Raises
+    ------
+    OfflineError
+        A download is needed and the Yahoo host cannot be reached.
+    CacheCorruptError
+        A cache file is unreadable (it is moved to ``<name>.corrupt``) and cannot be
+        downloaded again.
+    UnknownTickerError
+        Yahoo returned no rows for a ticker.
+    """
+    if universe is not None:
+        if tickers is not None:
+            raise DataError("pass either tickers= or universe=, not both")
+        from portfolio_lab.data._universes import load_universe
+
+        tickers = list(load_universe(universe).tickers)
+    if not tickers:
+        raise DataError("the 'yahoo' source needs tickers=[...] or universe='...'")
+    if len(set(tickers)) != len(tickers):
+        raise DataError(f"tickers repeat a name: {list(tickers)}")
+    if start is None:
+        raise DataError("the 'yahoo' source needs start= (e.g. start='2015-01-01')")
+    start_ts = pd.Timestamp(start).normalize()
+    end_ts = (
+        pd.Timestamp(end).normalize()
+        if end is not None
+        else pd.Timestamp.today().normalize() - pd.Timedelta(days=1)
+    )
+    if start_ts > end_ts:
+        raise DataError(f"start {start_ts.date()} is after end {end_ts.date()}")
+    cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    net = _Network(cache_root)
+
+    from tqdm.auto import tqdm
+
+    columns = {}
+    for ticker in tqdm(tickers, desc="yahoo", disable=not progress):
+        columns[ticker] = _load_one(ticker, start_ts, end_ts, cache_root, refresh, net)
+    frame = pd.concat(columns, axis=1, join="outer").sort_index()
+    frame.index.name = "date"
+    frame = frame[list(tickers)].astype(np.float64)
+    if frame.empty:
+        raise DataError(f"no Yahoo prices for {list(tickers)} between {start_ts} and {end_ts}")
+    frame.attrs = {"source": "yahoo", "calendar": "union of the tickers' trading days"}
+    return frame
