@@ -207,3 +207,22 @@ def test_variance_ratio_bootstrap_errors() -> None:
         variance_ratio_bootstrap(frame, "a", n_boot=10)
     with pytest.raises(InputError, match="level"):
         variance_ratio_bootstrap(frame, "a", level=1.0)
+
+
+def test_permuting_assets_permutes_weights_and_keeps_realized_returns() -> None:
+    frame = make_returns(t=90, n=5, seed=8)
+    perm = [3, 0, 4, 1, 2]
+    shuffled = frame.iloc[:, perm]
+    estimators = {
+        "lw": ledoit_wolf,
+        "lw_cc": lambda a: ledoit_wolf(a, target="constant_correlation"),
+        "sample": sample_cov,
+    }
+    kw = {"window": 30, "rebalance_every": 10, "progress": False}
+    a = rolling_min_variance_oos(frame, estimators, **kw)
+    b = rolling_min_variance_oos(shuffled, estimators, **kw)
+    pd.testing.assert_frame_equal(a.realized, b.realized, rtol=1e-10)
+    for name in estimators:
+        pd.testing.assert_frame_equal(
+            a.weights[name][shuffled.columns], b.weights[name], rtol=1e-8, atol=1e-12
+        )
