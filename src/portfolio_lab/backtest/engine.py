@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..exceptions import InputError, InvalidPricesError, NonFiniteError, ShapeError
 from .costs import check_fees, remainder_factor, remainder_factor_linear
