@@ -35,7 +35,8 @@ def test_frames_follow_the_contract(source):
     values = frame.to_numpy()
     assert np.isfinite(values).all() and (values > 0).all()
     assert frame.attrs["validation"]["columns_out"] == list(frame.columns)
-    assert not frame.attrs["validation"]["dropped"]
+    report = frame.attrs["validation"]
+    assert not report["dropped"] and not report["filled"] and report["trimmed_rows"] == 0
 
 
 @pytest.mark.parametrize("name", OLPS)
@@ -152,6 +153,17 @@ def test_empty_or_reversed_range_raises():
         load_prices("sp500", start="2030-01-01")
     with pytest.raises(DataError, match="after"):
         load_prices("sp500", start="2001-01-01", end="2000-01-01")
+
+
+def test_bad_arguments_raise_typed_errors():
+    with pytest.raises(DataError, match="not a date"):
+        load_prices("sp500", start="yesterday-ish")
+    with pytest.raises(DataError, match="empty"):
+        load_prices("sp500", tickers=[])
+    with pytest.raises(DataError, match="repeat"):
+        load_prices("sp500", tickers=["AAPL", "AAPL"])
+    with pytest.raises(UnknownSourceError):
+        load_prices(None)  # type: ignore[arg-type]
 
 
 def test_yahoo_only_options_are_rejected_for_bundled_sources():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import types
 
 import numpy as np
@@ -170,6 +171,21 @@ def test_probe_uses_a_short_socket_timeout(monkeypatch):
     assert yahoo._online() is True
 
 
+def test_probe_gives_up_on_a_hanging_name_lookup(monkeypatch):
+    release = threading.Event()
+
+    def hang(address, timeout):
+        release.wait(30)  # a resolver that never answers
+        raise OSError("late")
+
+    monkeypatch.setattr(yahoo.socket, "create_connection", hang)
+    try:
+        assert yahoo._online(timeout=0.05) is False
+        assert not release.is_set()  # returned while the lookup was still hanging
+    finally:
+        release.set()
+
+
 def test_corrupt_cache_is_moved_aside_and_redownloaded(fake, tmp_path):
     path = yahoo.cache_path("JPM", tmp_path)
     path.parent.mkdir(parents=True)
@@ -249,6 +265,27 @@ def test_universe_gives_the_tickers(tmp_path, monkeypatch):
         yahoo.load_yahoo(["A"], universe="colcap", start="2020-01-01", cache_dir=tmp_path)
 
 
+def test_weekend_sessions_are_left_out(tmp_path, monkeypatch):
+    # a market open Sunday-Thursday (like Tadawul) next to a Monday-Friday one
+    week = pd.date_range("2021-03-07", "2021-03-19", freq="D")  # Sun .. Fri
+    sun_thu = pd.Series(1.0 + np.arange(len(week)), index=week)
+    sun_thu = sun_thu[week.dayofweek.isin([6, 0, 1, 2, 3])]
+    mon_fri = pd.Series(2.0 + np.arange(len(week)), index=week)[week.dayofweek < 5]
+    data = {"2010.SR": sun_thu, "AAPL": mon_fri}
+
+    def download(ticker, start, end_exclusive):
+        close = data[ticker]
+        return yf_shaped(ticker, close[(close.index >= start) & (close.index < end_exclusive)])
+
+    monkeypatch.setattr(yahoo, "_yf_download", download)
+    monkeypatch.setattr(yahoo, "_online", lambda *a, **k: True)
+    out = yahoo.load_yahoo(["2010.SR", "AAPL"], start=week[0], end=week[-1], cache_dir=tmp_path)
+    assert (out.index.dayofweek < 5).all()
+    assert out.index.equals(pd.DatetimeIndex(mon_fri.index, name="date"))
+    assert out["2010.SR"].isna().sum() == 2  # the two Fridays
+    np.testing.assert_array_equal(out["AAPL"], mon_fri)
+
+
 def test_argument_errors(fake, tmp_path):
     with pytest.raises(DataError, match="start="):
         yahoo.load_yahoo(["AAPL"], cache_dir=tmp_path)
@@ -258,6 +295,8 @@ def test_argument_errors(fake, tmp_path):
         yahoo.load_yahoo(["AAPL", "AAPL"], start="2020-01-01", cache_dir=tmp_path)
     with pytest.raises(DataError, match="after"):
         yahoo.load_yahoo(["AAPL"], start="2020-01-02", end="2020-01-01", cache_dir=tmp_path)
+    with pytest.raises(DataError, match="not a date"):
+        yahoo.load_yahoo(["AAPL"], start="someday", cache_dir=tmp_path)
 
 
 def test_env_var_sets_the_cache_root(fake, tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ from portfolio_lab.data._bundled import BUNDLED_SOURCES, load_bundled
 from portfolio_lab.data._validation import validate_prices
 from portfolio_lab.exceptions import DataError, UnknownSourceError, UnknownTickerError
 
-__all__ = ["list_sources", "load_prices", "select"]
+__all__ = ["as_timestamp", "list_sources", "load_prices", "select"]
 
 _NETWORK_SOURCES = ("yahoo",)
 
@@ -32,7 +32,36 @@ def list_sources() -> list[str]:
 def _as_list(tickers: str | Sequence[str] | None) -> list[str] | None:
     if tickers is None:
         return None
-    return [tickers] if isinstance(tickers, str) else [str(t) for t in tickers]
+    names = [tickers] if isinstance(tickers, str) else [str(t) for t in tickers]
+    if not names:
+        raise DataError("tickers= is empty; pass None for every column")
+    return names
+
+
+def as_timestamp(value: Any, name: str) -> pd.Timestamp | None:
+    """Parse an optional date argument, raising ``DataError`` on nonsense.
+
+    Parameters
+    ----------
+    value : date-like or None
+        A string, ``datetime``, ``numpy.datetime64`` or ``pandas.Timestamp``.
+    name : str
+        Argument name, for the message.
+
+    Returns
+    -------
+    pandas.Timestamp or None
+        Timezone-naive timestamp (None stays None).
+    """
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name}={value!r} is not a date (use e.g. '2015-01-31')") from exc
+    if ts is pd.NaT:
+        raise DataError(f"{name}={value!r} is not a date (use e.g. '2015-01-31')")
+    return ts.tz_localize(None) if ts.tz is not None else ts
 
 
 def select(
@@ -70,8 +99,8 @@ def select(
         if len(set(tickers)) != len(tickers):
             raise DataError(f"tickers repeat a name: {list(tickers)}")
         frame = frame[list(tickers)]
-    start_ts = None if start is None else pd.Timestamp(start)
-    end_ts = None if end is None else pd.Timestamp(end)
+    start_ts = as_timestamp(start, "start")
+    end_ts = as_timestamp(end, "end")
     if start_ts is not None and end_ts is not None and start_ts > end_ts:
         raise DataError(f"start {start_ts.date()} is after end {end_ts.date()}")
     out = frame.loc[start_ts:end_ts]

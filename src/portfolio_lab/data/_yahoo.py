@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,12 +67,24 @@ def cache_path(ticker: str, cache_dir: str | os.PathLike[str] | None = None) -> 
 
 
 def _online(host: str = YAHOO_HOST, timeout: float = _PROBE_TIMEOUT_S) -> bool:
-    """Whether a TCP connection to ``host:443`` opens within ``timeout`` seconds."""
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    """Whether a TCP connection to ``host:443`` opens within about ``timeout`` seconds.
+
+    The probe runs in a daemon thread with a hard deadline, because a name lookup is not
+    bounded by the socket timeout and can hang on a machine without a working resolver.
+    """
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, 443), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, name="portfolio-lab-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    return bool(result) and result[0]
 
 
 def _yf_download(ticker: str, start: pd.Timestamp, end_exclusive: pd.Timestamp) -> Any:
@@ -275,8 +288,10 @@ def load_yahoo(
     Returns
     -------
     pandas.DataFrame, shape (T, n)
-        Float64 closes on the union of the tickers' trading days (NaN where a market was
-        closed), DatetimeIndex named ``date``, columns in the order of ``tickers``.
+        Float64 closes in each ticker's own currency on the weekdays on which at least
+        one ticker traded (NaN where a market was closed; weekend sessions such as
+        Tadawul's Sundays are left out), DatetimeIndex named ``date``, columns in the
+        order of ``tickers``.
 
     Raises
     ------
@@ -300,12 +315,12 @@ def load_yahoo(
         raise DataError(f"tickers repeat a name: {list(tickers)}")
     if start is None:
         raise DataError("the 'yahoo' source needs start= (e.g. start='2015-01-01')")
-    start_ts = pd.Timestamp(start).normalize()
-    end_ts = (
-        pd.Timestamp(end).normalize()
-        if end is not None
-        else pd.Timestamp.today().normalize() - pd.Timedelta(days=1)
-    )
+    from portfolio_lab.data._loader import as_timestamp
+
+    start_ts = as_timestamp(start, "start").normalize()
+    end_parsed = as_timestamp(end, "end")
+    yesterday = pd.Timestamp.today().normalize() - pd.Timedelta(days=1)
+    end_ts = end_parsed.normalize() if end_parsed is not None else yesterday
     if start_ts > end_ts:
         raise DataError(f"start {start_ts.date()} is after end {end_ts.date()}")
     cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
@@ -318,8 +333,16 @@ def load_yahoo(
         columns[ticker] = _load_one(ticker, start_ts, end_ts, cache_root, refresh, net)
     frame = pd.concat(columns, axis=1, join="outer").sort_index()
     frame.index.name = "date"
-    frame = frame[list(tickers)].astype(np.float64)
+    # Mon-Fri only: a market trading on Sundays (Tadawul) would otherwise add a row on
+    # which every other ticker is missing
+    frame = frame.loc[frame.index.dayofweek < 5, list(tickers)].astype(np.float64)
     if frame.empty:
-        raise DataError(f"no Yahoo prices for {list(tickers)} between {start_ts} and {end_ts}")
-    frame.attrs = {"source": "yahoo", "calendar": "union of the tickers' trading days"}
+        raise DataError(
+            f"no Yahoo prices for {list(tickers)} on weekdays between {start_ts.date()} "
+            f"and {end_ts.date()}"
+        )
+    frame.attrs = {
+        "source": "yahoo",
+        "calendar": "weekdays on which at least one ticker traded",
+    }
     return frame
