@@ -131,6 +131,8 @@ def test_newton_equality_rejects_bad_parameters_and_rank_deficient_a() -> None:
             newton_equality(obj, a, b, x0, **kwargs)
     with pytest.raises(InputError, match="full row rank"):
         newton_equality(obj, np.ones((2, 3)), np.ones(2), x0)
+    with pytest.raises(InputError, match="different array libraries"):
+        newton_equality(obj, a, b, torch.tensor(x0))
 
 
 def _barrier_reference(cov: np.ndarray, t: float) -> np.ndarray:

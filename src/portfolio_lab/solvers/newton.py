@@ -219,7 +219,12 @@ def newton_equality(
         raise InputError(f"tol must be positive and finite, got {tol}")
     if int(max_iter) != max_iter or max_iter < 0:
         raise InputError(f"max_iter must be a non-negative integer, got {max_iter}")
-    xp = namespace(A, b, x0)
+    try:
+        xp = namespace(A, b, x0)
+    except TypeError as exc:
+        raise InputError(
+            "A, b and x0 come from different array libraries; pass them in one namespace"
+        ) from exc
     if A.ndim != 2 or b.ndim != 1 or x0.ndim != 1:
         raise ShapeError("A must be 2-D (p, n), b 1-D (p,), x0 1-D (n,)")
     if A.shape[0] != b.shape[0] or A.shape[1] != x0.shape[0]:
