@@ -6,6 +6,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from portfolio_lab.solvers import (
+    barrier_min_variance,
     efficient_frontier,
     markowitz_lagrange,
     markowitz_newton,
@@ -13,7 +14,7 @@ from portfolio_lab.solvers import (
     min_variance,
 )
 
-from ._problems import spd
+from ._problems import cvx_markowitz, spd
 
 FAST = settings(max_examples=50, deadline=None)
 
@@ -112,3 +113,23 @@ def test_tangency_has_the_best_sharpe_ratio_on_the_frontier(problem) -> None:
     fr = efficient_frontier(mu, cov, np.linspace(-3, 3, 61) * np.abs(mu).max())
     sharpe = (fr.returns - rf) / fr.risks
     assert sharpe.max() <= best * (1 + 1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 10), st.integers(0, 2**32 - 1), st.floats(1.0, 1e4))
+def test_barrier_central_point_is_feasible_and_within_the_gap_bound(n, seed, t_per_asset) -> None:
+    rng = np.random.default_rng(seed)
+    cov = spd(n, rng, cond=1e3, scale=1.0 / n)
+    t = t_per_asset * n
+    res = barrier_min_variance(cov, t)
+    assert res.converged
+    w = res.weights
+    assert (w > 0).all() and abs(w.sum() - 1.0) <= 1e-12
+    (nu,) = res.multipliers
+    # at the stop, ∇f + ν1 = −HΔx, so ‖∇f + ν1‖₂ ≤ sqrt(‖H‖₂ · λ²) with λ²/2 the last decrement
+    hess = t * cov + np.diag(1.0 / w**2)
+    bound = np.sqrt(np.linalg.eigvalsh(hess).max() * 2.0 * res.decrements[-1])
+    assert np.linalg.norm(t * cov @ w - 1.0 / w + nu) <= bound * (1 + 1e-6) + 1e-9 * (1 + t)
+    assert res.decrements[-1] <= 1e-10
+    p_star = 0.5 * (lambda v: v @ cov @ v)(cvx_markowitz(None, cov, long_only=True))
+    assert -1e-9 <= 0.5 * res.variance - p_star <= res.gap_bound + 1e-9

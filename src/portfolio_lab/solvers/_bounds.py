@@ -1,7 +1,8 @@
-"""Turn the user-facing ``long_only`` / ``bounds`` arguments into explicit bound vectors."""
+"""Turn ``long_only`` / ``bounds`` into explicit bound vectors, and reach the QP solver."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from .._backend import to_numpy
 from ..exceptions import InputError, NonFiniteError, ShapeError
 
-__all__ = ["resolve_bounds", "is_unconstrained"]
+__all__ = ["resolve_bounds", "is_unconstrained", "qp_module"]
 
 _SUM_TOL = 1e-12
 
@@ -17,6 +18,17 @@ _SUM_TOL = 1e-12
 def is_unconstrained(long_only: bool, bounds: Any) -> bool:
     """Whether the closed form applies (no sign constraint and no bounds)."""
     return not long_only and bounds is None
+
+
+def qp_module() -> Any:
+    """Import :mod:`portfolio_lab.solvers.qp` lazily (constrained problems only)."""
+    try:
+        return importlib.import_module("portfolio_lab.solvers.qp")
+    except ImportError as exc:  # pragma: no cover - qp ships with the package
+        raise ImportError(
+            "constrained problems (long_only / bounds) need portfolio_lab.solvers.qp, "
+            "which could not be imported"
+        ) from exc
 
 
 def _side(value: Any, n: int, fill: float, name: str) -> np.ndarray:

@@ -14,14 +14,13 @@ With ``long_only`` or ``bounds`` the functions here delegate, by a lazy import, 
 
 from __future__ import annotations
 
-import importlib
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from .._backend import cho_solve
 from ..exceptions import InfeasibleTargetError
-from ._bounds import is_unconstrained, resolve_bounds
+from ._bounds import is_unconstrained, qp_module, resolve_bounds
 from ._validation import Problem, as_scalar, check_delta, factorize, prepare
 from .results import LagrangeResult, PortfolioResult
 
@@ -129,16 +128,6 @@ def _multipliers(values: tuple[float, ...], p: Problem) -> Any:
     return p.xp.asarray(list(values), dtype=p.xp.float64, device=p.device)
 
 
-def _qp() -> Any:
-    try:
-        return importlib.import_module("portfolio_lab.solvers.qp")
-    except ImportError as exc:  # pragma: no cover - qp ships with the package
-        raise ImportError(
-            "constrained problems (long_only / bounds) need portfolio_lab.solvers.qp, "
-            "which could not be imported"
-        ) from exc
-
-
 def markowitz_lagrange(mu: Any, cov: Any, target_return: Any) -> LagrangeResult:
     """Minimum-variance portfolio with a given expected return, in closed form.
 
@@ -227,7 +216,7 @@ def min_variance(cov: Any, *, long_only: bool = False, bounds: Any = None) -> Po
     p = prepare(None, cov)
     if not is_unconstrained(long_only, bounds):
         lower, upper = resolve_bounds(p.n, long_only, bounds, p.xp, p.device)
-        return _qp().qp_min_variance(p.cov, lower=lower, upper=upper)
+        return qp_module().qp_min_variance(p.cov, lower=lower, upper=upper)
     xp = p.xp
     low = factorize(p.cov, xp)
     sinv_one = cho_solve(low, xp.ones(p.n, dtype=xp.float64, device=p.device), xp)
@@ -290,7 +279,7 @@ def max_sharpe(
     rf = as_scalar(risk_free, "risk_free")
     if not is_unconstrained(long_only, bounds):
         lower, upper = resolve_bounds(p.n, long_only, bounds, p.xp, p.device)
-        return _qp().qp_max_sharpe(p.mu, p.cov, rf, lower=lower, upper=upper)
+        return qp_module().qp_max_sharpe(p.mu, p.cov, rf, lower=lower, upper=upper)
     xp = p.xp
     low = factorize(p.cov, xp)
     ones = xp.ones(p.n, dtype=xp.float64, device=p.device)

@@ -15,9 +15,9 @@ import numpy as np
 
 from .._backend import to_numpy
 from ..exceptions import InputError
-from ._bounds import is_unconstrained, resolve_bounds
+from ._bounds import is_unconstrained, qp_module, resolve_bounds
 from ._validation import as_targets, prepare
-from .closed_form import _qp, frontier_constants
+from .closed_form import frontier_constants
 from .results import FrontierResult
 
 __all__ = ["efficient_frontier", "TARGET_KINDS"]
@@ -79,7 +79,9 @@ def efficient_frontier(
     r = as_targets(targets, xp, p.device)
     if not is_unconstrained(long_only, bounds):
         lower, upper = resolve_bounds(p.n, long_only, bounds, xp, p.device)
-        return _qp().qp_frontier(p.mu, p.cov, r, lower=lower, upper=upper, target_kind=target_kind)
+        return qp_module().qp_frontier(
+            p.mu, p.cov, r, lower=lower, upper=upper, target_kind=target_kind
+        )
     k = frontier_constants(p)
     r_eff = r
     if target_kind == "geq":
