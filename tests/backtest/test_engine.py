@@ -3,6 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import brentq
 
 from portfolio_lab.backtest import BacktestResult, BuyAndHold, ConstantRebalanced, Policy, run
@@ -205,6 +207,15 @@ def test_bad_policy_output_raises(weights, error):
         run(Bad(weights), make_prices(T=5, n=3))
 
 
+@pytest.mark.parametrize("vectorized", [True, False])
+def test_bankruptcy_of_a_leveraged_policy_raises(vectorized):
+    prices = make_prices(T=6, n=2)
+    prices.iloc[3:, 0] *= 3.0  # asset 0 triples: a 150% short in it loses everything
+    policy = ConstantRebalanced([-1.5, 2.5], allow_short=True)
+    with pytest.raises(InputError, match="lost everything"):
+        run(policy, prices, vectorized=vectorized)
+
+
 def test_bad_arguments_raise():
     prices = make_prices(T=5, n=3)
     with pytest.raises(InputError):
@@ -240,4 +251,20 @@ def test_result_json_round_trip_and_since(tmp_path):
         later.wealth.to_numpy(),
         res.wealth.iloc[39:].to_numpy() / res.wealth.iloc[38],  # prices row 40 = wealth row 39
         rtol=1e-13,
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 6), st.integers(0, 10_000), st.floats(0.0, 0.01))
+def test_permuting_and_rescaling_assets_changes_nothing(n, seed, fee):
+    prices = make_prices(T=40, n=n, seed=seed)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    w = rng.dirichlet(np.ones(n))
+    base = run(ConstantRebalanced(w), prices, fee=fee, vectorized=False)
+    shuffled = prices.iloc[:, perm] * rng.uniform(0.1, 10.0, size=n)  # units do not matter
+    moved = run(ConstantRebalanced(w[perm]), shuffled, fee=fee, vectorized=False)
+    np.testing.assert_allclose(moved.wealth.to_numpy(), base.wealth.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        moved.weights.to_numpy(), base.weights.to_numpy()[:, perm], atol=1e-15
     )

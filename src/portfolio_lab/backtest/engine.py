@@ -286,8 +286,14 @@ def run(
 
     gross = np.einsum("ij,ij->i", weights, x)
     period = mu * gross
-    wealth = np.cumprod(period)
     index = rel_frame.index
+    if (period <= 0).any():
+        bad = index[int(np.argmax(period <= 0))]
+        raise InputError(
+            f"the portfolio lost everything on {bad} (period return <= -100%); a leveraged "
+            "policy cannot be simulated past bankruptcy"
+        )
+    wealth = np.cumprod(period)
     return BacktestResult(
         name=str(policy.name),
         wealth=pd.Series(wealth, index=index, name="wealth"),
@@ -364,6 +370,13 @@ def _loop(
         if not free:
             mu[t] = float(_factor(held, w, c_p, c_s, cash_index, costs))
         buffer[t] = x[t]
-        held = drift(w, x[t])
+        grown = w * x[t]
+        total = grown.sum()
+        if total <= 0:
+            raise InputError(
+                f"t={t}: the portfolio lost everything (gross relative {total:.3g}); a "
+                "leveraged policy cannot be simulated past bankruptcy"
+            )
+        held = grown / total
         shown = held
     return weights, held_all, mu
