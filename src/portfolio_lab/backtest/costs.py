@@ -222,6 +222,15 @@ def _remainder_numpy(
     if kappa == 0.0:
         return np.asarray(numerator / denominator)
     step = np.inf
+    if h.ndim == 1:  # one rebalancing (the loop engine): scalar arithmetic is much cheaper
+        num, den, m = float(numerator), float(denominator), float(mu)
+        for _ in range(max_iter):
+            new_m = (num - kappa * float(np.maximum(h - m * w, 0.0).sum())) / den
+            step = abs(new_m - m)
+            m = new_m
+            if step < tol:
+                return np.asarray(m)
+        raise _no_convergence(tol, max_iter, step)
     for _ in range(max_iter):
         new = (numerator - kappa * np.maximum(h - mu[..., None] * w, 0.0).sum(axis=-1)) / (
             denominator
