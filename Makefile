@@ -36,8 +36,9 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
+# one BLAS thread per pytest worker: two workers on two cores, no oversubscription
 unit: install
-	$(BIN)/pytest -m "not notebooks and not slow" -n $(PYTEST_WORKERS) -q
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/pytest -m "not notebooks and not slow" -n $(PYTEST_WORKERS) -q
 
 notebooks: install
 	$(BIN)/pytest -m notebooks -q tests/notebooks
