@@ -64,7 +64,9 @@ POLICIES = [
     lambda: ConstantRebalanced(),
     lambda: BuyAndHold(),
     lambda: MarkowitzPolicy("gmv", "sample", window=20, rebalance_every=3),
-    lambda: MarkowitzPolicy("max_sharpe", "sample", window=25, rebalance_every=5, refit_every=10),
+    lambda: MarkowitzPolicy(
+        "max_sharpe", "sample", window=25, rebalance_every=5, refit_every=10, long_only=True
+    ),
 ]
 
 
