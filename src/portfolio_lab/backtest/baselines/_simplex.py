@@ -43,11 +43,21 @@ def project_simplex(v: np.ndarray, radius: float = 1.0) -> np.ndarray:
         raise InputError("project_simplex got non-finite values; check the update that made them")
     if not radius > 0:
         raise InputError(f"radius must be positive, got {radius}")
-    v = v - v.max()  # the projection commutes with shifts along 1; keeps rho >= 0 exactly
+    w = _project_sorted(v, radius)
+    if abs(w.sum() - radius) > 1e-9 * radius:
+        # huge entries (e.g. an update of scale 1e16) lose the radius in rounding; the
+        # projection commutes with shifts along 1, so project the shifted vector
+        w = _project_sorted(v - v.max(), radius)
+    return w
+
+
+def _project_sorted(v: np.ndarray, radius: float) -> np.ndarray:
     u = np.sort(v)[::-1]
     css = np.cumsum(u) - radius
     k = np.arange(1, v.size + 1)
-    rho = np.nonzero(u - css / k > 0)[0][-1]
+    support = np.flatnonzero(u - css / k > 0)
+    # k = 1 always qualifies in exact arithmetic; rounding can hide it for huge entries
+    rho = int(support[-1]) if support.size else 0
     theta = css[rho] / (rho + 1)
     return np.maximum(v - theta, 0.0)
 
@@ -75,8 +85,8 @@ def simplex_qp(
     c : numpy.ndarray, shape (n,)
         Linear term.
     y0 : numpy.ndarray, shape (n,), optional
-        Feasible starting point (projected onto the simplex if slightly off); uniform by
-        default.
+        Feasible starting point (clipped at zero and renormalized if slightly off);
+        uniform by default.
     tol : float, default 1e-12
         Tolerance on the step and on negative multipliers (relative to ``|c|``, ``|Q|``).
     max_iter : int, optional
@@ -97,7 +107,11 @@ def simplex_qp(
     n = c.size
     if Q.shape != (n, n):
         raise InputError(f"Q must be ({n}, {n}) to match c, got {Q.shape}")
-    y = np.full(n, 1.0 / n) if y0 is None else project_simplex(np.asarray(y0, dtype=float))
+    if y0 is None:
+        y = np.full(n, 1.0 / n)
+    else:  # a feasible start is kept as it is: re-projecting could unzero its zeros
+        y = np.maximum(np.asarray(y0, dtype=np.float64), 0.0)
+        y = y / y.sum() if y.sum() > 0 else np.full(n, 1.0 / n)
     free = y > 0.0
     y[~free] = 0.0
     scale = max(float(np.max(np.abs(Q))), float(np.max(np.abs(c))), 1.0)

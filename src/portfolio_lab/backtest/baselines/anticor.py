@@ -12,6 +12,8 @@ __all__ = ["anticor_transfer", "anticor_transfer_batch", "Anticor", "BAHAnticor"
 # mean log relatives closer than this count as equal: equal window returns (common with
 # prices quoted in fractions) must compare equal whatever the summation order
 _TIE = 1e-13
+# window sums of squares below this (per observation) count as zero variance
+_ZERO_SS = 1e-28
 
 
 def anticor_transfer(
@@ -78,35 +80,42 @@ def anticor_transfer_batch(
     numpy.ndarray, shape (K, n)
         Row k equals ``anticor_transfer(log_rel[-2 w_k:], B[k], w_k, strict=strict)``.
     """
-    L = log_rel.shape[0]
+    L, n = log_rel.shape
     w = np.asarray(windows, dtype=int)
     wmax = int(w.max())
     r = np.arange(wmax)
-    valid = (r[None, :] < w[:, None])[:, :, None]  # (K, wmax, 1)
-    idx2 = np.where(valid[:, :, 0], L - w[:, None] + r[None, :], 0)
-    idx1 = np.where(valid[:, :, 0], L - 2 * w[:, None] + r[None, :], 0)
+    valid = r[None, :] < w[:, None]  # (K, wmax)
+    idx2 = np.where(valid, L - w[:, None] + r[None, :], 0)
+    idx1 = np.where(valid, L - 2 * w[:, None] + r[None, :], 0)
+    # window sums from cumulative sums: means and sums of squares in O(K n)
+    csum = np.vstack([np.zeros((1, n)), np.cumsum(log_rel, axis=0)])
+    csq = np.vstack([np.zeros((1, n)), np.cumsum(log_rel * log_rel, axis=0)])
     wf = w[:, None].astype(float)
-    lx1 = log_rel[idx1] * valid
-    lx2 = log_rel[idx2] * valid
-    mu1 = lx1.sum(axis=1) / wf
-    mu2 = lx2.sum(axis=1) / wf
-    c1 = (lx1 - mu1[:, None, :]) * valid
-    c2 = (lx2 - mu2[:, None, :]) * valid
-    var1 = np.einsum("kij,kij->kj", c1, c1) / (wf - 1)
-    var2 = np.einsum("kij,kij->kj", c2, c2) / (wf - 1)
-    cov = np.matmul(c1.transpose(0, 2, 1), c2) / (wf[:, :, None] - 1)
-    den = np.sqrt(var1[:, :, None] * var2[:, None, :])
-    cor = np.zeros_like(cov)
-    np.divide(cov, den, out=cor, where=den > 0)
+    mu1 = (csum[L - w] - csum[L - 2 * w]) / wf
+    mu2 = (csum[L] - csum[L - w]) / wf
+    ss1 = np.maximum(csq[L - w] - csq[L - 2 * w] - wf * mu1 * mu1, 0.0)
+    ss2 = np.maximum(csq[L] - csq[L - w] - wf * mu2 * mu2, 0.0)
+    # lagged cross products: one batched product of the two (zero-padded) windows
+    lx1 = log_rel[idx1] * valid[:, :, None]
+    lx2 = log_rel[idx2] * valid[:, :, None]
+    cov = np.matmul(lx1.transpose(0, 2, 1), lx2)
+    cov -= wf[:, :, None] * mu1[:, :, None] * mu2[:, None, :]
+    # correlation: the (w - 1) factors cancel; zero variance gives zero correlation
+    s1 = np.zeros_like(ss1)
+    s2 = np.zeros_like(ss2)
+    np.divide(1.0, np.sqrt(ss1), out=s1, where=ss1 > _ZERO_SS * wf)
+    np.divide(1.0, np.sqrt(ss2), out=s2, where=ss2 > _ZERO_SS * wf)
+    cor = cov * s1[:, :, None] * s2[:, None, :]
     gap = mu2[:, :, None] - mu2[:, None, :]
-    higher = gap > _TIE if strict else gap >= -_TIE
-    mask = higher & (cor > 0)
+    mask = (gap > _TIE if strict else gap >= -_TIE) & (cor > 0)
     auto = np.maximum(0.0, -np.diagonal(cor, axis1=1, axis2=2))
     claim = np.where(mask, cor + auto[:, :, None] + auto[:, None, :], 0.0)
-    total = claim.sum(axis=2, keepdims=True)
-    transfer = np.zeros_like(claim)
-    np.divide(B[:, :, None] * claim, total, out=transfer, where=total > 0)
-    return np.maximum(B - transfer.sum(axis=2) + transfer.sum(axis=1), 0.0)
+    total = claim.sum(axis=2)
+    share = np.zeros_like(total)
+    np.divide(B, total, out=share, where=total > 0)
+    # each asset with claims gives all of b_i away in proportion and receives the inflows
+    inflow = np.einsum("kij,ki->kj", claim, share)
+    return np.maximum(np.where(total > 0, 0.0, B) + inflow, 0.0)
 
 
 class Anticor(OnlinePolicy):
