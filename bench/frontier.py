@@ -1,0 +1,508 @@
+"""Benchmark: constrained and unconstrained Markowitz problems, portfolio-lab vs the peers.
+
+Cases (same problems and targets for every method): ``gmv`` (global minimum variance,
+budget only), ``frontier_eq`` (100-point equality-constrained frontier, shorting allowed),
+``frontier_long_only`` (100-point long-only frontier) and ``max_sharpe_long_only``; sizes
+n = 20 (bundled S&P 500 data) and 100, 500, 2000 (seeded factor models).
+
+Methods: portfolio-lab on numpy and torch-CPU (plus cupy / torch-cuda when a GPU is
+visible), PyPortfolioOpt, skfolio, and cvxpy with Clarabel and with OSQP (one
+parametrized problem re-solved per point, default tolerances). Accuracy is measured
+against cvxpy + Clarabel at tight tolerances on a few frontier points. A peer whose full
+frontier would take longer than ``--cap`` seconds is timed on fewer points and scaled to
+100, marked ``extrapolated_from_points``.
+
+Usage: ``python bench/frontier.py [--quick] [--sizes 20 100] [--cap 8]``. Writes
+``results/benchmarks/frontier_<machine>.json`` and ``.png``.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    machine_info,
+    machine_name,
+    make_factor_problem,
+    matmul_gflops,
+    median_time,
+    sp500_problem,
+)
+
+from portfolio_lab._io import write_json  # noqa: E402
+from portfolio_lab.solvers import efficient_frontier, min_variance  # noqa: E402
+from portfolio_lab.solvers.qp import qp_frontier, qp_max_sharpe, return_range  # noqa: E402
+
+K_POINTS = 100
+CASES = ("gmv", "frontier_eq", "frontier_long_only", "max_sharpe_long_only")
+RF = 0.0
+
+
+# ----------------------------------------------------------------------------- problems
+def problem(n: int) -> dict[str, Any]:
+    if n == 20:
+        mu, cov, names = sp500_problem()
+        source = "bundled sp500 (20 stocks, daily log returns 1990-2022)"
+    else:
+        mu, cov = make_factor_problem(n, seed=n)
+        source = f"make_factor_problem(n={n}, seed={n})"
+    lo, hi = np.zeros(n), np.full(n, np.inf)
+    ref_lo_gmv = reference_qp(mu, cov, None, lo, hi)
+    r0 = float(ref_lo_gmv @ mu)
+    _, r_max = return_range(mu, lo, hi)
+    t_lo = np.linspace(r0, r_max - 0.02 * (r_max - r0), K_POINTS)
+    gmv_ret = float(reference_qp(mu, cov, None, None, None) @ mu)
+    t_eq = np.linspace(gmv_ret, float(mu.max()), K_POINTS)
+    return {"mu": mu, "cov": cov, "source": source, "t_lo": t_lo, "t_eq": t_eq}
+
+
+def reference_qp(mu, cov, target, lo, hi, kind="eq"):
+    """cvxpy + Clarabel at tight tolerances on Σ scaled to unit mean diagonal."""
+    import cvxpy as cp
+
+    n = cov.shape[0]
+    d = float(np.mean(np.diag(cov)))
+    w = cp.Variable(n)
+    cons = [cp.sum(w) == 1]
+    if lo is not None:
+        cons.append(w >= lo)
+    if hi is not None and np.isfinite(hi).any():
+        cons.append(w <= hi)
+    if target is not None:
+        cons.append(mu @ w == target if kind == "eq" else mu @ w >= target)
+    prob = cp.Problem(cp.Minimize(0.5 * cp.quad_form(w, cp.psd_wrap(cov / d))), cons)
+    prob.solve(solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+    return np.asarray(w.value)
+
+
+def reference_max_sharpe(mu, cov, rf):
+    import cvxpy as cp
+
+    n = cov.shape[0]
+    d = float(np.mean(np.diag(cov)))
+    y, k = cp.Variable(n), cp.Variable()
+    cons = [(mu - rf) @ y == 1, cp.sum(y) == k, y >= 0, k >= 0]
+    prob = cp.Problem(cp.Minimize(cp.quad_form(y, cp.psd_wrap(cov / d))), cons)
+    prob.solve(solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+    return np.asarray(y.value) / float(k.value)
+
+
+def synthetic_returns(mu: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """Returns whose sample mean and (ddof=1) covariance equal ``mu`` and ``cov`` exactly."""
+    n = mu.size
+    t = n + 2
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((t, n))
+    z -= z.mean(axis=0)
+    q, _ = np.linalg.qr(z)  # orthonormal, centred columns
+    low = np.linalg.cholesky(cov)
+    return mu + np.sqrt(t - 1) * q @ low.T
+
+
+# ----------------------------------------------------------------------------- methods
+# Each solver takes (prob, case, idx) and returns weights (len(idx), n) for those points.
+def ours(backend: str):
+    def conv_factory():
+        if backend == "numpy":
+            return lambda a: a, None
+        import torch
+
+        dev = "cuda" if backend == "torch-cuda" else "cpu"
+        sync = torch.cuda.synchronize if dev == "cuda" else None
+        return (lambda a: torch.as_tensor(a, device=dev)), sync
+
+    def run(p, case, idx):
+        conv, _ = conv_factory()
+        from portfolio_lab._backend import to_numpy
+
+        mu, cov = conv(p["mu"]), conv(p["cov"])
+        if case == "gmv":
+            return to_numpy(min_variance(cov).weights)[None, :]
+        if case == "frontier_eq":
+            return to_numpy(efficient_frontier(mu, cov, p["t_eq"][idx]).weights)
+        if case == "frontier_long_only":
+            n = p["mu"].size
+            res = qp_frontier(mu, cov, p["t_lo"][idx], lower=conv(np.zeros(n)), upper=None)
+            return to_numpy(res.weights)
+        res = qp_max_sharpe(mu, cov, RF, lower=conv(np.zeros(p["mu"].size)), upper=None)
+        return to_numpy(res.weights)[None, :]
+
+    return run, conv_factory()[1] if backend != "numpy" else None
+
+
+def pypfopt_run(p, case, idx):
+    from pypfopt import EfficientFrontier
+
+    mu, cov = p["mu"], p["cov"]
+    if case == "gmv":
+        ef = EfficientFrontier(mu, cov, weight_bounds=(None, None))
+        ef.min_volatility()
+        return _vec(ef.weights)[None, :]
+    if case == "max_sharpe_long_only":
+        ef = EfficientFrontier(mu, cov, weight_bounds=(0, 1))
+        ef.max_sharpe(risk_free_rate=RF)
+        return _vec(ef.weights)[None, :]
+    lo_only = case == "frontier_long_only"
+    # (-10, 10) instead of (None, None): PyPortfolioOpt needs a bounded max-return LP first
+    ef = EfficientFrontier(mu, cov, weight_bounds=(0, 1) if lo_only else (-10, 10))
+    targets = p["t_lo"] if lo_only else p["t_eq"]
+    out = []
+    for r in targets[idx]:
+        try:
+            ef.efficient_return(float(r))
+            out.append(_vec(ef.weights))
+        except Exception:  # noqa: BLE001 - a failed point is recorded as NaN weights
+            out.append(np.full(mu.size, np.nan))
+    return np.array(out)
+
+
+def _vec(w: Any) -> np.ndarray:
+    return np.asarray(list(w.values()) if isinstance(w, dict) else w, dtype=float)
+
+
+def skfolio_run(p, case, idx):
+    from skfolio import RiskMeasure
+    from skfolio.optimization import MeanRisk, ObjectiveFunction
+
+    x = p.setdefault("_x", synthetic_returns(p["mu"], p["cov"]))
+    kw: dict[str, Any] = {"risk_measure": RiskMeasure.VARIANCE}
+    if case == "gmv":
+        model = MeanRisk(min_weights=None, max_weights=None, **kw)
+    elif case == "max_sharpe_long_only":
+        model = MeanRisk(
+            objective_function=ObjectiveFunction.MAXIMIZE_RATIO,
+            risk_free_rate=RF,
+            min_weights=0.0,
+            max_weights=1.0,
+            **kw,
+        )
+    else:
+        lo_only = case == "frontier_long_only"
+        targets = (p["t_lo"] if lo_only else p["t_eq"])[idx]
+        model = MeanRisk(
+            min_return=np.asarray(targets) if len(idx) > 1 else float(targets[0]),
+            min_weights=0.0 if lo_only else None,
+            max_weights=1.0 if lo_only else None,
+            **kw,
+        )
+    model.fit(x)
+    return np.atleast_2d(np.asarray(model.weights_, dtype=float))
+
+
+def cvxpy_run(solver: str):
+    def run(p, case, idx):
+        import cvxpy as cp
+
+        mu, cov = p["mu"], p["cov"]
+        n = mu.size
+        if case == "max_sharpe_long_only":
+            y, k = cp.Variable(n), cp.Variable()
+            prob = cp.Problem(
+                cp.Minimize(cp.quad_form(y, cp.psd_wrap(cov))),
+                [(mu - RF) @ y == 1, cp.sum(y) == k, y >= 0, k >= 0],
+            )
+            prob.solve(solver=solver)
+            return (np.asarray(y.value) / float(k.value))[None, :]
+        w = cp.Variable(n)
+        cons = [cp.sum(w) == 1]
+        if case == "gmv":
+            cp.Problem(cp.Minimize(cp.quad_form(w, cp.psd_wrap(cov))), cons).solve(solver=solver)
+            return np.asarray(w.value)[None, :]
+        r = cp.Parameter()
+        lo_only = case == "frontier_long_only"
+        cons.append(mu @ w == r)
+        if lo_only:
+            cons.append(w >= 0)
+        prob = cp.Problem(cp.Minimize(cp.quad_form(w, cp.psd_wrap(cov))), cons)
+        out = []
+        for t in (p["t_lo"] if lo_only else p["t_eq"])[idx]:
+            r.value = float(t)
+            try:
+                prob.solve(solver=solver)
+            except cp.SolverError:
+                w.value = None
+            out.append(np.asarray(w.value) if w.value is not None else np.full(n, np.nan))
+        return np.array(out)
+
+    return run
+
+
+# ----------------------------------------------------------------------------- harness
+def accuracy_indices(n: int) -> np.ndarray:
+    m = 2 if n >= 2000 else 5
+    return np.unique(np.linspace(0, K_POINTS - 1, m).round().astype(int))
+
+
+def point_order(acc: np.ndarray) -> np.ndarray:
+    rest = np.setdiff1d(np.arange(K_POINTS), acc)
+    return np.r_[acc, rest]
+
+
+def time_method(run, p, case, cap, repeats, sync=None) -> dict[str, Any]:
+    """Time one method on one case; frontier peers beyond ``cap`` s use fewer points."""
+    is_frontier = case.startswith("frontier")
+    order = point_order(p["acc"]) if is_frontier else np.array([0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        try:
+            w1 = run(p, case, order[:1])
+        except Exception as exc:  # noqa: BLE001 - a peer failing is a result to record
+            return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        t1 = time.perf_counter() - t0
+        if not is_frontier:
+            times, w = [t1], w1
+            if t1 * repeats <= 2 * cap:
+                _, more, w = median_time(
+                    lambda: run(p, case, order[:1]), repeats=repeats - 1, warmup=0, sync=sync
+                )
+                times = [t1, *more]
+            return {
+                "seconds": float(np.median(times)),
+                "times": times,
+                "weights": w,
+                "idx": order[:1],
+            }
+        m = K_POINTS if t1 * K_POINTS <= cap else int(np.clip(cap / max(t1, 1e-9), 1, K_POINTS))
+        if t1 * len(p["acc"]) <= 3 * cap:  # cover the accuracy points when affordable
+            m = max(m, len(p["acc"]))
+        idx = order[:m]
+        if m == 1:
+            times, w = [t1], w1
+        else:
+            reps = repeats if t1 * m * repeats <= 2 * cap else 1
+            _, times, w = median_time(lambda: run(p, case, idx), repeats=reps, warmup=0, sync=sync)
+        sec = float(np.median(times))
+        out = {"seconds": sec * K_POINTS / m, "times": times, "weights": w, "idx": idx}
+        if m < K_POINTS:
+            out["extrapolated_from_points"] = int(m)
+            out["measured_seconds"] = sec
+        return out
+
+
+def flops_bound(case: str, n: int) -> float:
+    """Flop count that any dense method needs: one Cholesky plus the solves it implies."""
+    chol = n**3 / 3.0
+    if case == "gmv":
+        return chol + 2 * n**2
+    if case == "frontier_eq":
+        return chol + 4 * n**2 + 2 * K_POINTS * n
+    if case == "frontier_long_only":
+        return chol + 2 * K_POINTS * n**2
+    return chol + 2 * n**2
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smoke run: n in (20, 100), tiny cap")
+    ap.add_argument("--sizes", type=int, nargs="*", default=None)
+    ap.add_argument("--cap", type=float, default=None, help="seconds per peer frontier")
+    ap.add_argument("--out", default="results/benchmarks")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    sizes = args.sizes or ([20, 100] if args.quick else [20, 100, 500, 2000])
+    cap = args.cap if args.cap is not None else (2.0 if args.quick else 8.0)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
+    from portfolio_lab._backend import gpu_available
+
+    backends = ["numpy", "torch-cpu"]
+    if gpu_available("cupy"):
+        backends.append("cupy")
+    if gpu_available("torch"):
+        backends.append("torch-cuda")
+    info = machine_info()
+    info["threads"] = 1
+    info["gflops_matmul_float64"] = matmul_gflops(1500)
+    info["gpu_note"] = (
+        "no GPU visible: cupy / torch-cuda not run" if len(backends) == 2 else "GPU runs included"
+    )
+    peers = {
+        "pypfopt": pypfopt_run,
+        "skfolio": skfolio_run,
+        "cvxpy-clarabel": cvxpy_run("CLARABEL"),
+        "cvxpy-osqp": cvxpy_run("OSQP"),
+    }
+    rows = []
+    jobs = [(n, c) for n in sizes for c in CASES]
+    bar = tqdm(total=len(jobs), disable=args.no_progress, desc="frontier bench")
+    for n in sizes:
+        p = problem(n)
+        p["acc"] = accuracy_indices(n)
+        refs: dict[str, np.ndarray] = {}
+        for case in CASES:
+            if case == "gmv":
+                refs[case] = reference_qp(p["mu"], p["cov"], None, None, None)[None, :]
+            elif case == "max_sharpe_long_only":
+                refs[case] = reference_max_sharpe(p["mu"], p["cov"], RF)[None, :]
+            else:
+                lo_only = case == "frontier_long_only"
+                tg = (p["t_lo"] if lo_only else p["t_eq"])[p["acc"]]
+                lo = np.zeros(n) if lo_only else None
+                refs[case] = np.array([reference_qp(p["mu"], p["cov"], t, lo, None) for t in tg])
+            methods: dict[str, tuple[Any, Any]] = {}
+            for b in backends:
+                run, sync = ours("torch-cpu" if b == "torch-cpu" else b)
+                methods[f"portfolio-lab[{b}]"] = (run, sync)
+            for name, run in peers.items():
+                methods[name] = (run, None)
+            bound = flops_bound(case, n) / (info["gflops_matmul_float64"] * 1e9)
+            for name, (run, sync) in methods.items():
+                is_ours = name.startswith("portfolio-lab")
+                reps = 3 if n >= 500 else 5
+                res = time_method(run, p, case, float("inf") if is_ours else cap, reps, sync)
+                row = {"n": n, "case": case, "method": name, "source": p["source"]}
+                if "error" in res:
+                    row["error"] = res["error"]
+                    rows.append(row)
+                    continue
+                w, idx = res.pop("weights"), res.pop("idx")
+                ref = refs[case]
+                if case.startswith("frontier"):
+                    pos = {int(j): i for i, j in enumerate(idx)}
+                    sel = [pos[int(j)] for j in p["acc"] if int(j) in pos]
+                    got, ref_sel = w[sel], ref[[k for k, j in enumerate(p["acc"]) if int(j) in pos]]
+                else:
+                    got, ref_sel = w[:1], ref
+                row["failed_points"] = int(np.sum(~np.isfinite(w).all(axis=1)))
+                err = float(np.nanmax(np.abs(got - ref_sel))) if np.isfinite(got).all() else np.inf
+                obj = np.einsum("ki,ij,kj->k", got, p["cov"], got)
+                obj_ref = np.einsum("ki,ij,kj->k", ref_sel, p["cov"], ref_sel)
+                row.update(res)
+                row["max_abs_weight_error"] = err
+                row["max_rel_objective_error"] = float(np.max(np.abs(obj - obj_ref) / obj_ref))
+                row["accuracy_points"] = len(got)
+                row["lower_bound_seconds"] = bound
+                rows.append(row)
+            bar.update(1)
+    bar.close()
+    summary = speedups(rows)
+    out = {
+        "machine": info,
+        "k_points": K_POINTS,
+        "cases": list(CASES),
+        "sizes": sizes,
+        "peer_cap_seconds": cap,
+        "notes": (
+            "Medians of repeats; peers whose full frontier exceeds the cap are timed on fewer "
+            "points and scaled to 100 (extrapolated_from_points). Accuracy: max |w - w_ref| and "
+            "relative objective error vs cvxpy+Clarabel at 1e-12 tolerances on the listed "
+            "frontier points. All BLAS/torch work single-threaded (shared 2-core machine). "
+            "PyPortfolioOpt and skfolio use a >= return constraint, identical to = for targets "
+            "above the minimum-variance return (all targets here)."
+        ),
+        "results": rows,
+        "speedups": summary,
+    }
+    name = machine_name()
+    folder = Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = "_quick" if args.quick else ""
+    write_json(folder / f"frontier_{name}{suffix}.json", _clean(out))
+    plot(rows, folder / f"frontier_{name}{suffix}.png", info)
+    return out
+
+
+def speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        if r["method"] != "portfolio-lab[numpy]" or "seconds" not in r:
+            continue
+        for q in rows:
+            if q["n"] == r["n"] and q["case"] == r["case"] and "seconds" in q:
+                if not q["method"].startswith("portfolio-lab"):
+                    out.append(
+                        {
+                            "n": r["n"],
+                            "case": r["case"],
+                            "peer": q["method"],
+                            "speedup": q["seconds"] / r["seconds"],
+                            "peer_weight_error": q["max_abs_weight_error"],
+                            "ours_weight_error": r["max_abs_weight_error"],
+                        }
+                    )
+    return out
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return str(obj)
+    return obj
+
+
+def plot(rows: list[dict[str, Any]], path: Path, info: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # a script, not a notebook
+    import matplotlib.pyplot as plt
+
+    from portfolio_lab._io import atomic_path
+
+    fig, axes = plt.subplots(1, len(CASES), figsize=(4.2 * len(CASES), 3.8), sharey=False)
+    methods = sorted({r["method"] for r in rows if "seconds" in r})
+    for ax, case in zip(axes, CASES, strict=True):
+        for m in methods:
+            pts = sorted(
+                (r["n"], r["seconds"], "extrapolated_from_points" in r)
+                for r in rows
+                if r["case"] == case and r["method"] == m and "seconds" in r
+            )
+            if not pts:
+                continue
+            ns, ts, ex = zip(*pts, strict=True)
+            style = "-o" if m.startswith("portfolio-lab") else "--s"
+            (line,) = ax.plot(ns, ts, style, label=m, ms=4)
+            for x, y, e in pts:
+                if e:
+                    ax.plot(x, y, "o", mfc="none", mec=line.get_color(), ms=9)
+        bounds = sorted(
+            {
+                (r["n"], r["lower_bound_seconds"])
+                for r in rows
+                if r["case"] == case and "seconds" in r
+            }
+        )
+        if bounds:
+            ax.plot(*zip(*bounds, strict=True), ":", color="k", label="flop lower bound")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(case)
+        ax.set_xlabel("n assets")
+    axes[0].set_ylabel("seconds (median; open circle = extrapolated)")
+    axes[-1].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"{info['machine']}: {info['cpu_model']}, 1 thread", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    res = main()
+    for s in res["speedups"]:
+        if s["case"] == "frontier_long_only":
+            print(s)
