@@ -273,3 +273,25 @@ def test_online_policy_is_abstract() -> None:
             return np.full(history.shape[1], 1 / history.shape[1])
 
     np.testing.assert_allclose(Half().weights_path(np.ones((3, 2))), 0.5)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(1, 6), strict=st.booleans())
+def test_anticor_batch_equals_one_window_at_a_time(seed: int, n: int, strict: bool) -> None:
+    from portfolio_lab.backtest.baselines import anticor_transfer_batch
+
+    rng = np.random.default_rng(seed)
+    logs = np.log(rng.uniform(0.8, 1.25, (12, n)))
+    logs[:, 0] = 0.0  # a constant asset: zero variance, zero correlation
+    B = rng.dirichlet(np.ones(n), 5)
+    out = anticor_transfer_batch(logs, B, np.arange(2, 7), strict=strict)
+    ref = [anticor_transfer(logs[-2 * w :], B[w - 2], w, strict=strict) for w in range(2, 7)]
+    np.testing.assert_allclose(out, np.array(ref), atol=1e-12)
+
+
+def test_project_simplex_survives_huge_updates() -> None:
+    v = np.array([1.0, 1.0 + 1e-16, 1.0]) * 3e16
+    p = project_simplex(v)
+    assert p.sum() == pytest.approx(1.0) and np.all(p >= 0)
+    with pytest.raises(InputError):
+        project_simplex(np.array([np.inf, 0.0]))

@@ -28,7 +28,7 @@ def test_project_simplex_is_the_euclidean_projection(v: np.ndarray) -> None:
     assert np.max((v - p) @ (np.eye(v.size) - p).T) <= 1e-10
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**16), n=st.integers(1, 8))
 def test_simplex_qp_matches_cvxpy(seed: int, n: int) -> None:
     cp = pytest.importorskip("cvxpy")
