@@ -17,7 +17,8 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ __all__ = [
     "median_time",
     "random_problem",
     "time_solvers",
+    "limit_threads",
     "machine_info",
     "load_benchmarks",
 ]
@@ -479,6 +481,43 @@ def _sync_for(backend: str, device: str | None) -> Callable[[], Any] | None:
     return None
 
 
+@contextmanager
+def limit_threads(threads: int | None) -> Iterator[None]:
+    """Temporarily cap the BLAS/OpenMP pools (threadpoolctl) and torch at ``threads``.
+
+    On a small shared machine a multi-threaded BLAS can spend far longer waking its
+    threads than computing a tiny solve, so timings are taken single-threaded by
+    default. ``None`` leaves every library at its default. Without the optional
+    ``threadpoolctl`` package only torch is capped.
+
+    Parameters
+    ----------
+    threads : int or None
+        Thread count (>= 1), or None for no change.
+    """
+    if threads is None:
+        yield
+        return
+    if threads < 1:
+        raise InputError(f"threads must be >= 1 or None, got {threads}")
+    import scipy.linalg  # noqa: F401 - load scipy's own BLAS now, so the limit reaches it
+    import torch
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: then only torch is capped
+        blas = nullcontext()
+    else:
+        blas = threadpool_limits(limits=threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with blas:
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def time_solvers(
     sizes: Iterable[int],
     backends: Iterable[str | tuple[str, str]] = ("numpy", "torch"),
@@ -486,6 +525,7 @@ def time_solvers(
     repeats: int = 5,
     n_targets: int = 50,
     seed: int = 0,
+    threads: int | None = 1,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Median run time of the closed-form frontier and of Newton, per backend and size.
@@ -509,6 +549,9 @@ def time_solvers(
         Frontier points.
     seed : int, default 0
         Seed of the random problems.
+    threads : int or None, default 1
+        CPU threads for BLAS and torch while timing (see :func:`limit_threads`);
+        None keeps the libraries' defaults.
     progress : bool, default False
         Show a tqdm progress bar.
 
@@ -526,7 +569,8 @@ def time_solvers(
     specs = [(b, None) if isinstance(b, str) else (b[0], b[1]) for b in backends]
     sizes = [int(s) for s in sizes]
     rows = []
-    with tqdm(total=len(sizes) * len(specs), disable=not progress, desc="timing") as bar:
+    bar = tqdm(total=len(sizes) * len(specs), disable=not progress, desc="timing")
+    with bar, limit_threads(threads):
         for n in sizes:
             mu_np, cov_np = random_problem(n, seed=seed)
             targets_np = np.linspace(mu_np.min(), mu_np.max(), n_targets)
