@@ -276,7 +276,7 @@ def plot_convergence(
             arr = np.asarray(steps, dtype=float)
             ax2.plot(np.arange(1, arr.size + 1), arr, marker="o", ms=3, label=name)
         ax2.set_xlabel("Newton step")
-        ax2.set_ylabel("step size t")
+        ax2.set_ylabel("line-search step size")
         ax2.set_ylim(0.0, 1.05)
         ax2.set_title("backtracking step sizes")
         ax2.legend(fontsize=8)
