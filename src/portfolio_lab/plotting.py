@@ -56,6 +56,15 @@ def _require_frame(frame: Any, what: str) -> pd.DataFrame:
     return frame
 
 
+def _colors(n: int) -> list[Any]:
+    """N distinct line colours: tab10 up to 10, tab20 up to 20, then a continuous map."""
+    if n <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(n)]
+    if n <= 20:
+        return [plt.get_cmap("tab20")(i) for i in range(n)]
+    return [plt.get_cmap("turbo")(x) for x in np.linspace(0.05, 0.95, n)]
+
+
 def plot_prices(
     prices: pd.DataFrame, *, normalize: bool = True, log: bool = True, title: str | None = None
 ) -> Figure:
@@ -87,8 +96,8 @@ def plot_prices(
     if log and not bool((data.to_numpy() > 0).all()):
         raise InputError("a log-scale price plot needs strictly positive prices")
     fig, ax = plt.subplots(figsize=(10, 5))
-    for col in data.columns:
-        ax.plot(data.index, data[col].to_numpy(), lw=0.8, label=str(col))
+    for col, color in zip(data.columns, _colors(data.shape[1]), strict=True):
+        ax.plot(data.index, data[col].to_numpy(), lw=0.8, color=color, label=str(col))
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("date")
@@ -123,6 +132,7 @@ def plot_returns(returns: pd.DataFrame, *, title: str | None = None) -> Figure:
     returns = _require_frame(returns, "returns")
     values = returns.to_numpy(dtype=float)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), height_ratios=[3, 2])
+    top.set_prop_cycle(color=_colors(values.shape[1]))
     top.plot(returns.index, values, lw=0.3, alpha=0.35)
     top.plot(returns.index, np.nanmean(values, axis=1), lw=0.4, color="black", label="mean")
     top.set_ylabel("return")
