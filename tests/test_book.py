@@ -44,4 +44,4 @@ def test_every_programming_notebook_has_a_review() -> None:
 def test_book_config_builds_offline() -> None:
     config = yaml.safe_load((REPO / "book" / "_config.yml").read_text())
     assert config["execute"]["execute_notebooks"] == "off"
-    assert "sphinx_mathjax_offline" in config["sphinx"]["extra_extensions"]
+    assert "sphinx-mathjax-offline" in config["sphinx"]["extra_extensions"]
