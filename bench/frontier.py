@@ -313,7 +313,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--cap", type=float, default=None, help="seconds per peer frontier")
     ap.add_argument("--out", default="results/benchmarks")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--replot", default=None, help="redraw the PNG of an existing JSON and exit")
     args = ap.parse_args(argv)
+    if args.replot:
+        from portfolio_lab._io import read_json
+
+        saved = read_json(Path(args.replot))
+        plot(saved["results"], Path(args.replot).with_suffix(".png"), saved["machine"])
+        return saved
     sizes = args.sizes or ([20, 100] if args.quick else [20, 100, 500, 2000])
     cap = args.cap if args.cap is not None else (2.0 if args.quick else 8.0)
     try:
@@ -464,6 +471,7 @@ def plot(rows: list[dict[str, Any]], path: Path, info: dict[str, Any]) -> None:
 
     fig, axes = plt.subplots(1, len(CASES), figsize=(4.2 * len(CASES), 3.8), sharey=False)
     methods = sorted({r["method"] for r in rows if "seconds" in r})
+    colors = {m: f"C{i}" for i, m in enumerate(methods)}
     for ax, case in zip(axes, CASES, strict=True):
         for m in methods:
             pts = sorted(
@@ -475,10 +483,10 @@ def plot(rows: list[dict[str, Any]], path: Path, info: dict[str, Any]) -> None:
                 continue
             ns, ts, ex = zip(*pts, strict=True)
             style = "-o" if m.startswith("portfolio-lab") else "--s"
-            (line,) = ax.plot(ns, ts, style, label=m, ms=4)
+            ax.plot(ns, ts, style, label=m, ms=4, color=colors[m])
             for x, y, e in pts:
                 if e:
-                    ax.plot(x, y, "o", mfc="none", mec=line.get_color(), ms=9)
+                    ax.plot(x, y, "o", mfc="none", mec=colors[m], ms=9)
         bounds = sorted(
             {
                 (r["n"], r["lower_bound_seconds"])
@@ -503,6 +511,6 @@ def plot(rows: list[dict[str, Any]], path: Path, info: dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     res = main()
-    for s in res["speedups"]:
+    for s in res.get("speedups", []):
         if s["case"] == "frontier_long_only":
             print(s)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .._backend import cho_solve, cholesky
+from .._backend import cho_solve, cholesky, to_numpy
 from ._admm import BoxQP
 
 __all__ = ["PolishResult", "initial_active_set", "polish_column"]
@@ -267,8 +267,6 @@ def polish_column(
         fix = xp.where(viol_hi, 1, fix)
         fix = xp.where(xp.logical_or(bad_l, bad_u), 0, fix)
         gact = new_gact
-        from .._backend import to_numpy
-
         key = (to_numpy(fix).tobytes(), tuple(gact))
         if key in seen:
             break
