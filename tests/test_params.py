@@ -33,7 +33,8 @@ def test_param_files_match_declared_types(params_file: Path) -> None:
         declared = notebook_parameters(spec.path)
         for name, value in _params_for(spec, params, "r", "results").items():
             kind = declared[name]["inferred_type_name"]
-            assert _matches(value, kind), f"{params_file.name}: {spec.name}.{name}={value!r} ({kind})"
+            where = f"{params_file.name}: {spec.name}.{name}={value!r}"
+            assert _matches(value, kind), f"{where} is not {kind}"
 
 
 @pytest.mark.parametrize("params_file", PARAM_FILES, ids=lambda p: p.stem)
