@@ -206,14 +206,21 @@ def test_machine_info_mentions_cpus():
     assert "logical CPUs" in info and "GPU:" in info
 
 
-def test_limit_threads_caps_and_restores_torch():
+def test_limit_threads_caps_and_restores_torch_and_blas():
     import torch
+    from threadpoolctl import threadpool_info
 
-    before = torch.get_num_threads()
-    with plotting.limit_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with plotting.limit_threads(None):
-        assert torch.get_num_threads() == before
-    with pytest.raises(InputError, match="threads"), plotting.limit_threads(0):
-        pass
+    original = torch.get_num_threads()
+    torch.set_num_threads(2)  # a known count above the cap, whatever earlier tests left
+    try:
+        with plotting.limit_threads(1):
+            assert torch.get_num_threads() == 1
+            assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+        assert torch.get_num_threads() == 2
+        with plotting.limit_threads(None):
+            assert torch.get_num_threads() == 2
+        with pytest.raises(InputError, match="threads"), plotting.limit_threads(0):
+            pass
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(original)

@@ -513,13 +513,15 @@ def limit_threads(threads: int | None) -> Iterator[None]:
     import scipy.linalg  # noqa: F401 - load scipy's own BLAS now, so the limit reaches it
     import torch
 
+    # Read torch's count first: threadpool_limits caps OpenMP as soon as it is built,
+    # and torch reports the OpenMP cap, so reading it afterwards would "restore" to 1.
+    before = torch.get_num_threads()
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # optional: then only torch is capped
         blas = nullcontext()
     else:
         blas = threadpool_limits(limits=threads)
-    before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         with blas:
