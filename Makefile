@@ -41,7 +41,7 @@ unit: install
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/pytest -m "not notebooks and not slow" -n $(PYTEST_WORKERS) -q
 
 notebooks: install
-	$(BIN)/pytest -m notebooks -q tests/notebooks
+	$(BIN)/pytest -m notebooks -q
 
 nbval: install
 	$(BIN)/pytest -q -p no:randomly --nbval-lax --nbval-current-env tests/notebooks/golden
