@@ -16,6 +16,7 @@ Writes ``results/benchmarks/backends_<machine>.json`` and ``.png``.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,18 +25,18 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
-    machine_info,
-    machine_name,
-    make_factor_problem,
-    median_time,
-    sp500_problem,
-)
+from _common import make_factor_problem, sp500_problem  # noqa: E402
 
 from portfolio_lab._backend import get_backend, gpu_available, to_numpy  # noqa: E402
 from portfolio_lab._io import write_json  # noqa: E402
-from portfolio_lab.plotting import limit_threads  # noqa: E402
 from portfolio_lab.solvers import efficient_frontier, markowitz_newton  # noqa: E402
+from portfolio_lab.timing import (  # noqa: E402
+    device_sync,
+    limit_threads,
+    machine_name,
+    machine_record,
+    time_calls,
+)
 
 OUT = Path(__file__).resolve().parent.parent / "results" / "benchmarks"
 
@@ -48,18 +49,6 @@ def backends() -> list[tuple[str, str | None, str]]:
     if gpu_available("torch"):
         found.append(("torch", "cuda", "torch:cuda"))
     return found
-
-
-def sync_for(name: str, device: str | None) -> Any:
-    if name == "cupy":
-        import cupy
-
-        return cupy.cuda.Device().synchronize
-    if name == "torch" and device == "cuda":
-        import torch
-
-        return torch.cuda.synchronize
-    return None
 
 
 def problem(n: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -82,13 +71,14 @@ def run(sizes: list[int], repeats: int, n_targets: int, progress: bool) -> list[
             for name, device, label in specs:
                 asarray, _ = get_backend(name, device)
                 mu, cov, targets = asarray(mu_np), asarray(cov_np), asarray(targets_np)
-                sync = sync_for(name, device)
+                sync = device_sync(name, device)
                 calls = {
                     "frontier": lambda mu=mu, cov=cov, t=targets: efficient_frontier(mu, cov, t),
                     "newton": lambda mu=mu, cov=cov, r=mid: markowitz_newton(mu, cov, r),
                 }
                 for task, fn in calls.items():
-                    med, times, out = median_time(fn, repeats=repeats, sync=sync)
+                    times, out = time_calls(fn, repeats=repeats, sync=sync)
+                    med = statistics.median(times)
                     weights = to_numpy(out.weights)
                     if label == "numpy":
                         reference[task] = weights
@@ -140,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    info = machine_info()
+    info = machine_record()
     with limit_threads(args.threads or None):
         info["threads"] = torch.get_num_threads()
         rows = run(sizes, repeats, args.targets, progress=not args.no_progress)

@@ -14,7 +14,6 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -23,26 +22,9 @@ import numpy as np
 from portfolio_lab._io import write_json
 from portfolio_lab.backtest import BuyAndHold, ConstantRebalanced, MarkowitzPolicy, run
 from portfolio_lab.data import load_prices
+from portfolio_lab.timing import machine_record, time_calls
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def machine_info() -> dict[str, object]:
-    try:  # shared helper, when present
-        sys.path.insert(0, str(Path(__file__).parent))
-        from _common import machine_info as shared  # type: ignore[import-not-found]
-
-        return dict(shared())
-    except (ImportError, AttributeError, TypeError):
-        import numpy
-
-        return {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "numpy": numpy.__version__,
-        }
 
 
 def strategies(n: int) -> list:
@@ -89,16 +71,18 @@ def main() -> None:
         float(np.max(np.abs(a.wealth.to_numpy() / b.wealth.to_numpy() - 1)))
         for a, b in zip(vec, loop, strict=True)
     )
-    wf_times = []
-    for _ in range(args.loop_repeats):
-        start = time.perf_counter()
-        run(MarkowitzPolicy("gmv", "sample", window=252, rebalance_every=21), prices, fee=args.fee)
-        wf_times.append(time.perf_counter() - start)
+    wf_times, _ = time_calls(
+        lambda: run(
+            MarkowitzPolicy("gmv", "sample", window=252, rebalance_every=21), prices, fee=args.fee
+        ),
+        repeats=args.loop_repeats,
+        warmup=0,
+    )
 
     record = {
         "benchmark": "backtest",
         "machine": args.machine,
-        "machine_info": machine_info(),
+        "machine_info": machine_record(),
         "data": {"source": "sp500", "periods": len(prices) - 1, "assets": prices.shape[1]},
         "strategies": [r.name for r in vec],
         "fee": args.fee,

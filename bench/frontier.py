@@ -34,18 +34,12 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
-    machine_info,
-    machine_name,
-    make_factor_problem,
-    matmul_gflops,
-    median_time,
-    sp500_problem,
-)
+from _common import make_factor_problem, matmul_gflops, sp500_problem  # noqa: E402
 
 from portfolio_lab._io import write_json  # noqa: E402
 from portfolio_lab.solvers import efficient_frontier, min_variance  # noqa: E402
 from portfolio_lab.solvers.qp import qp_frontier, qp_max_sharpe, return_range  # noqa: E402
+from portfolio_lab.timing import machine_name, machine_record, time_calls  # noqa: E402
 
 K_POINTS = 100
 CASES = ("gmv", "frontier_eq", "frontier_long_only", "max_sharpe_long_only")
@@ -267,7 +261,7 @@ def time_method(run, p, case, cap, repeats, sync=None) -> dict[str, Any]:
         if not is_frontier:
             times, w = [t1], w1
             if t1 * repeats <= 2 * cap:
-                _, more, w = median_time(
+                more, w = time_calls(
                     lambda: run(p, case, order[:1]), repeats=repeats - 1, warmup=0, sync=sync
                 )
                 times = [t1, *more]
@@ -285,7 +279,7 @@ def time_method(run, p, case, cap, repeats, sync=None) -> dict[str, Any]:
             times, w = [t1], w1
         else:
             reps = repeats if t1 * m * repeats <= 2 * cap else 1
-            _, times, w = median_time(lambda: run(p, case, idx), repeats=reps, warmup=0, sync=sync)
+            times, w = time_calls(lambda: run(p, case, idx), repeats=reps, warmup=0, sync=sync)
         sec = float(np.median(times))
         out = {"seconds": sec * K_POINTS / m, "times": times, "weights": w, "idx": idx}
         if m < K_POINTS:
@@ -336,7 +330,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         backends.append("cupy")
     if gpu_available("torch"):
         backends.append("torch-cuda")
-    info = machine_info()
+    info = machine_record()
     info["threads"] = 1
     info["gflops_matmul_float64"] = matmul_gflops(1500)
     info["gpu_note"] = (

@@ -1,16 +1,13 @@
 from __future__ import annotations
 
 import itertools
-import json
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from portfolio_lab import plotting
+from portfolio_lab import plotting, timing
 from portfolio_lab.exceptions import InputError, ShapeError
 
 
@@ -151,76 +148,14 @@ def test_plot_timings_one_panel_per_task():
         plotting.plot_timings(_timing_table().drop(columns="median_s"))
 
 
-def test_median_time_uses_median_of_repeats():
-    ticks = iter([0.0, 1.0, 10.0, 12.0, 20.0, 25.0])  # durations 1, 2, 5
-    calls = []
-    syncs = []
-    t = plotting.median_time(
-        lambda: calls.append(1),
-        repeats=3,
-        warmup=2,
-        sync=lambda: syncs.append(1),
-        clock=lambda: next(ticks),
-    )
-    assert t == 2.0
-    assert len(calls) == 5 and len(syncs) == 5
-    with pytest.raises(InputError):
-        plotting.median_time(lambda: None, repeats=0)
-
-
-@settings(max_examples=20, deadline=None)
-@given(n=st.integers(2, 30), seed=st.integers(0, 2**31 - 1))
-def test_random_problem_is_spd_and_reproducible(n, seed):
-    mu, cov = plotting.random_problem(n, seed=seed)
-    assert mu.shape == (n,) and cov.shape == (n, n)
-    np.testing.assert_array_equal(cov, cov.T)
-    assert np.linalg.eigvalsh(cov).min() > 0
-    mu2, cov2 = plotting.random_problem(n, seed=seed)
-    np.testing.assert_array_equal(mu, mu2)
-    np.testing.assert_array_equal(cov, cov2)
-    with pytest.raises(InputError):
-        plotting.random_problem(1)
-
-
-def test_time_solvers_table_covers_every_cell():
-    table = plotting.time_solvers([5, 8], ("numpy", "torch"), repeats=1, n_targets=4)
-    assert list(table.columns) == plotting.TIMING_COLUMNS
-    cells = set(zip(table["task"], table["backend"], table["n"], strict=True))
-    assert cells == set(itertools.product(["frontier", "newton"], ["numpy", "torch:cpu"], [5, 8]))
-    assert (table["median_s"] > 0).all()
-
-
-def test_load_benchmarks(tmp_path):
-    assert plotting.load_benchmarks(tmp_path / "missing").empty
-    doc = {"machine": "box", "results": _timing_table().to_dict(orient="records")}
-    (tmp_path / "backends_box.json").write_text(json.dumps(doc))
-    table = plotting.load_benchmarks(tmp_path)
-    assert len(table) == 8 and set(table["machine"]) == {"box"}
-    (tmp_path / "backends_bad.json").write_text(json.dumps({"results": []}))
-    with pytest.raises(InputError, match="machine"):
-        plotting.load_benchmarks(tmp_path)
-
-
-def test_machine_info_mentions_cpus():
-    info = plotting.machine_info()
-    assert "logical CPUs" in info and "GPU:" in info
-
-
-def test_limit_threads_caps_and_restores_torch_and_blas():
-    import torch
-    from threadpoolctl import threadpool_info
-
-    original = torch.get_num_threads()
-    torch.set_num_threads(2)  # a known count above the cap, whatever earlier tests left
-    try:
-        with plotting.limit_threads(1):
-            assert torch.get_num_threads() == 1
-            assert all(pool["num_threads"] == 1 for pool in threadpool_info())
-        assert torch.get_num_threads() == 2
-        with plotting.limit_threads(None):
-            assert torch.get_num_threads() == 2
-        with pytest.raises(InputError, match="threads"), plotting.limit_threads(0):
-            pass
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(original)
+def test_timing_helpers_are_reexported_from_timing():
+    for name in (
+        "median_time",
+        "random_problem",
+        "time_solvers",
+        "limit_threads",
+        "machine_info",
+        "load_benchmarks",
+        "TIMING_COLUMNS",
+    ):
+        assert getattr(plotting, name) is getattr(timing, name), name

@@ -5,21 +5,15 @@ Each plotting function takes plain NumPy / pandas data (convert solver outputs w
 notebook can both display it and save it with :func:`portfolio_lab.artifacts.save_figure`.
 No function here selects a matplotlib backend or calls ``plt.show``.
 
-The timing helpers (:func:`median_time`, :func:`random_problem`, :func:`time_solvers`)
-produce the tables that :func:`plot_timings` draws; ``bench/backends.py`` uses the same
-helpers so that the notebook and the committed benchmark measure the same thing.
+The timing helpers live in :mod:`portfolio_lab.timing` (shared with ``bench/``); the
+names below that come from there (``median_time``, ``random_problem``, ``time_solvers``,
+``limit_threads``, ``machine_info``, ``load_benchmarks``, ``TIMING_COLUMNS``) are
+re-exported for older callers. :func:`plot_timings` draws their tables.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import statistics
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -28,6 +22,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .exceptions import InputError, ShapeError
+from .timing import (
+    TIMING_COLUMNS,  # noqa: F401 - a module attribute here before timing.py existed
+    limit_threads,
+    load_benchmarks,
+    machine_info,
+    median_time,
+    random_problem,
+    time_solvers,
+)
 
 __all__ = [
     "plot_prices",
@@ -44,8 +47,6 @@ __all__ = [
     "machine_info",
     "load_benchmarks",
 ]
-
-TIMING_COLUMNS = ["task", "backend", "n", "median_s", "repeats"]
 
 
 def _require_frame(frame: Any, what: str) -> pd.DataFrame:
@@ -369,7 +370,7 @@ def plot_timings(table: pd.DataFrame, *, title: str | None = None) -> Figure:
     ----------
     table : pandas.DataFrame
         Long table with columns ``task``, ``backend``, ``n`` and ``median_s`` (as made
-        by :func:`time_solvers`).
+        by :func:`portfolio_lab.timing.time_solvers`).
     title : str, optional
         Figure title.
 
@@ -403,286 +404,3 @@ def plot_timings(table: pd.DataFrame, *, title: str | None = None) -> Figure:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
-
-
-def median_time(
-    fn: Callable[[], Any],
-    *,
-    repeats: int = 5,
-    warmup: int = 1,
-    sync: Callable[[], Any] | None = None,
-    clock: Callable[[], float] = time.perf_counter,
-) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` calls, after ``warmup`` untimed calls.
-
-    Parameters
-    ----------
-    fn : callable
-        Zero-argument function to time.
-    repeats : int, default 5
-        Timed calls (>= 1).
-    warmup : int, default 1
-        Untimed calls first (JIT, caches, GPU context creation).
-    sync : callable, optional
-        Called after each ``fn()`` and before reading the clock (e.g. a CUDA device
-        synchronize), so asynchronous GPU work is counted.
-    clock : callable, default time.perf_counter
-        Monotonic clock in seconds.
-
-    Returns
-    -------
-    float
-        Median seconds per call.
-    """
-    if repeats < 1 or warmup < 0:
-        raise InputError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
-    for _ in range(warmup):
-        fn()
-        if sync is not None:
-            sync()
-    samples = []
-    for _ in range(repeats):
-        start = clock()
-        fn()
-        if sync is not None:
-            sync()
-        samples.append(clock() - start)
-    return float(statistics.median(samples))
-
-
-def random_problem(n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Draw a random, well-conditioned Markowitz problem for timing (daily-return scale).
-
-    ``Σ = F Fᵀ / (2n) + D`` with a Gaussian ``F`` of shape ``(n, 2n)`` and a positive
-    diagonal ``D``; ``μ`` is Gaussian, so it is almost surely not proportional to ``1``.
-
-    Parameters
-    ----------
-    n : int
-        Number of assets (>= 2).
-    seed : int, default 0
-        Seed of :func:`numpy.random.default_rng`.
-
-    Returns
-    -------
-    mu : numpy.ndarray, shape (n,)
-    cov : numpy.ndarray, shape (n, n)
-        Symmetric positive definite.
-    """
-    if n < 2:
-        raise InputError(f"a Markowitz problem needs n >= 2 assets, got {n}")
-    rng = np.random.default_rng(seed)
-    factors = rng.standard_normal((n, 2 * n))
-    cov = 1e-4 * (factors @ factors.T / (2 * n) + np.diag(rng.uniform(0.5, 1.5, n)))
-    cov = (cov + cov.T) / 2.0
-    mu = 5e-4 + 5e-4 * rng.standard_normal(n)
-    return mu, cov
-
-
-def _sync_for(backend: str, device: str | None) -> Callable[[], Any] | None:
-    if backend == "cupy":
-        import cupy
-
-        return cupy.cuda.Device().synchronize
-    if backend == "torch" and device is not None and device.startswith("cuda"):
-        import torch
-
-        return torch.cuda.synchronize
-    return None
-
-
-@contextmanager
-def limit_threads(threads: int | None) -> Iterator[None]:
-    """Temporarily cap the BLAS/OpenMP pools (threadpoolctl) and torch at ``threads``.
-
-    On a small shared machine a multi-threaded BLAS can spend far longer waking its
-    threads than computing a tiny solve, so timings are taken single-threaded by
-    default. ``None`` leaves every library at its default. Without the optional
-    ``threadpoolctl`` package only torch is capped.
-
-    Parameters
-    ----------
-    threads : int or None
-        Thread count (>= 1), or None for no change.
-    """
-    if threads is None:
-        yield
-        return
-    if threads < 1:
-        raise InputError(f"threads must be >= 1 or None, got {threads}")
-    import scipy.linalg  # noqa: F401 - load scipy's own BLAS now, so the limit reaches it
-    import torch
-
-    # Read torch's count first: threadpool_limits caps OpenMP as soon as it is built,
-    # and torch reports the OpenMP cap, so reading it afterwards would "restore" to 1.
-    before = torch.get_num_threads()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: then only torch is capped
-        blas = nullcontext()
-    else:
-        blas = threadpool_limits(limits=threads)
-    torch.set_num_threads(threads)
-    try:
-        with blas:
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def time_solvers(
-    sizes: Iterable[int],
-    backends: Iterable[str | tuple[str, str]] = ("numpy", "torch"),
-    *,
-    repeats: int = 5,
-    n_targets: int = 50,
-    seed: int = 0,
-    threads: int | None = 1,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """Median run time of the closed-form frontier and of Newton, per backend and size.
-
-    For each size ``n`` one :func:`random_problem` is moved to every backend; the
-    frontier task solves ``n_targets`` targets between the smallest and the largest
-    expected return with :func:`portfolio_lab.solvers.efficient_frontier`, the Newton
-    task solves the middle target with :func:`portfolio_lab.solvers.markowitz_newton`
-    from its default (least-norm) start.
-
-    Parameters
-    ----------
-    sizes : iterable of int
-        Numbers of assets.
-    backends : iterable of str or (str, str)
-        Backend names (``"numpy"``, ``"torch"``, ``"cupy"``) or ``(name, device)``
-        pairs such as ``("torch", "cuda")``.
-    repeats : int, default 5
-        Timed repeats per cell (the median is reported).
-    n_targets : int, default 50
-        Frontier points.
-    seed : int, default 0
-        Seed of the random problems.
-    threads : int or None, default 1
-        CPU threads for BLAS and torch while timing (see :func:`limit_threads`);
-        None keeps the libraries' defaults.
-    progress : bool, default False
-        Show a tqdm progress bar.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Long table with columns ``task`` ("frontier" | "newton"), ``backend`` (e.g.
-        ``"torch:cpu"``), ``n``, ``median_s``, ``repeats``.
-    """
-    from tqdm import tqdm
-
-    from ._backend import get_backend
-    from .solvers import efficient_frontier, markowitz_newton
-
-    specs = [(b, None) if isinstance(b, str) else (b[0], b[1]) for b in backends]
-    sizes = [int(s) for s in sizes]
-    rows = []
-    bar = tqdm(total=len(sizes) * len(specs), disable=not progress, desc="timing")
-    with bar, limit_threads(threads):
-        for n in sizes:
-            mu_np, cov_np = random_problem(n, seed=seed)
-            targets_np = np.linspace(mu_np.min(), mu_np.max(), n_targets)
-            mid = float(np.median(mu_np))
-            for name, device in specs:
-                asarray, _ = get_backend(name, device)
-                mu, cov, targets = asarray(mu_np), asarray(cov_np), asarray(targets_np)
-                sync = _sync_for(name, device)
-                label = f"torch:{device or 'cpu'}" if name == "torch" else name
-                cells = {
-                    "frontier": lambda mu=mu, cov=cov, t=targets: efficient_frontier(mu, cov, t),
-                    "newton": lambda mu=mu, cov=cov, r=mid: markowitz_newton(mu, cov, r),
-                }
-                for task, fn in cells.items():
-                    seconds = median_time(fn, repeats=repeats, sync=sync)
-                    rows.append(
-                        {
-                            "task": task,
-                            "backend": label,
-                            "n": n,
-                            "median_s": seconds,
-                            "repeats": repeats,
-                        }
-                    )
-                bar.update(1)
-    return pd.DataFrame(rows, columns=TIMING_COLUMNS)
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _gpu_name() -> str | None:
-    from ._backend import gpu_available
-
-    if gpu_available("cupy"):
-        import cupy
-
-        name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
-        return name.decode() if isinstance(name, bytes) else str(name)
-    if gpu_available("torch"):
-        import torch
-
-        return str(torch.cuda.get_device_name(0))
-    return None
-
-
-def machine_info() -> str:
-    """Describe the machine that runs the timings: OS, CPU model and count, GPU.
-
-    Returns
-    -------
-    str
-        E.g. ``"Linux x86_64, AMD EPYC 7B13, 2 logical CPUs, GPU: none visible"``.
-    """
-    gpu = _gpu_name()
-    return (
-        f"{platform.system()} {platform.machine()}, {_cpu_model()}, "
-        f"{os.cpu_count()} logical CPUs, GPU: {gpu or 'none visible'}"
-    )
-
-
-def load_benchmarks(
-    folder: str | os.PathLike[str] = "results/benchmarks", pattern: str = "backends_*.json"
-) -> pd.DataFrame:
-    """Read committed backend benchmarks (written by ``bench/backends.py``) into one table.
-
-    Parameters
-    ----------
-    folder : path-like, default "results/benchmarks"
-        Folder of the JSON files (a missing folder gives an empty table).
-    pattern : str, default "backends_*.json"
-        Glob pattern of the files.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``machine`` (the file's machine description) then ``task``, ``backend``,
-        ``n``, ``median_s``, ``repeats``; one row per measured cell, empty if no file.
-
-    Raises
-    ------
-    InputError
-        A matching file lacks the ``machine`` or ``results`` keys.
-    """
-    frames = []
-    for path in sorted(Path(folder).glob(pattern)):
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(doc, dict) or "machine" not in doc or "results" not in doc:
-            raise InputError(f"{path} is not a backend benchmark (needs 'machine' and 'results')")
-        frame = pd.DataFrame(doc["results"], columns=TIMING_COLUMNS)
-        frame.insert(0, "machine", str(doc["machine"]))
-        frames.append(frame)
-    if not frames:
-        return pd.DataFrame(columns=["machine", *TIMING_COLUMNS])
-    return pd.concat(frames, ignore_index=True)
