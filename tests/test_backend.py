@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -40,6 +42,21 @@ def test_cho_solve_matches_dense_solve(name: str) -> None:
 def test_cholesky_returns_none_for_indefinite(name: str) -> None:
     asarray, xp = get_backend(name)
     assert cholesky(asarray(np.diag([1.0, -1.0])), xp) is None
+
+
+def test_cholesky_lets_unrelated_errors_through() -> None:
+    def fake(error: BaseException) -> SimpleNamespace:
+        def fail(a: object) -> None:
+            raise error
+
+        return SimpleNamespace(linalg=SimpleNamespace(cholesky=fail))
+
+    assert cholesky(np.eye(2), fake(np.linalg.LinAlgError("not PD"))) is None
+    assert cholesky(np.eye(2), fake(RuntimeError("torch LinAlgError"))) is None
+    with pytest.raises(MemoryError):
+        cholesky(np.eye(2), fake(MemoryError()))
+    with pytest.raises(TypeError, match="unsupported"):
+        cholesky(np.eye(2), fake(TypeError("dtype unsupported")))
 
 
 def test_namespace_and_float64() -> None:

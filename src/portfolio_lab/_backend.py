@@ -159,7 +159,7 @@ def cholesky(a: Any, xp: Any) -> Any:
     """
     try:
         low = xp.linalg.cholesky(a)
-    except Exception:  # noqa: BLE001 - numpy/torch/cupy raise different types
+    except (np.linalg.LinAlgError, RuntimeError):  # numpy/cupy; torch's is a RuntimeError
         return None
     # CuPy returns NaNs rather than raising on failure.
     if not bool(xp.all(xp.isfinite(low))):
