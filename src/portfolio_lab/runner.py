@@ -222,7 +222,7 @@ def run_notebooks(
         A notebook raised; the message names the notebook and the cell.
     """
     import papermill as pm
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     root = repo_root()
     params = load_params(params_file)

@@ -45,6 +45,18 @@ def test_every_notebook_ran(ci_run) -> None:
         assert not errors, f"{path.name} has error outputs"
 
 
+def test_no_warnings_leak_into_the_book(ci_run) -> None:
+    summary, _ = ci_run
+    for path in summary.executed:
+        nb = nbformat.read(path, as_version=4)
+        for index, cell in enumerate(nb.cells):
+            for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                    raise AssertionError(
+                        f"{path.name} cell {index} wrote to stderr: {out['text'][:200]}"
+                    )
+
+
 def test_programming_notebooks_wrote_artifacts(ci_run) -> None:
     summary, _ = ci_run
     for spec in discover_notebooks(REPO / "notebooks"):

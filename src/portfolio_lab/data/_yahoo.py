@@ -326,7 +326,7 @@ def load_yahoo(
     cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     net = _Network(cache_root)
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     columns = {}
     for ticker in tqdm(tickers, desc="yahoo", disable=not progress):
