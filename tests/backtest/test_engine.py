@@ -102,7 +102,7 @@ def test_buy_and_hold_is_the_average_price_ratio():
     assert res.final_wealth == pytest.approx(growth.mean(), rel=1e-12)
     # no trade after the first period
     assert res.turnover.iloc[1:].abs().max() < 1e-12
-    assert (res.remainder.iloc[1:] == 1.0).all() or res.remainder.iloc[1:].min() > 1 - 1e-15
+    np.testing.assert_allclose(res.remainder.iloc[1:], 1.0, rtol=0.0, atol=1e-15)
 
 
 @pytest.mark.parametrize("policy", [ConstantRebalanced(), BuyAndHold()])
@@ -235,6 +235,10 @@ def test_bad_arguments_raise():
 def test_progress_bar_can_be_shown(capsys):
     res = run(Momentum(), make_prices(T=20, n=3), progress=True)
     assert len(res.wealth) == 19
+    err = capsys.readouterr().err
+    assert f"{res.name}:" in err and "/19 [" in err  # the bar counts the 19 periods
+    run(Momentum(), make_prices(T=20, n=3))
+    assert capsys.readouterr().err == ""  # and stays silent by default
 
 
 def test_result_json_round_trip_and_since(tmp_path):

@@ -138,7 +138,9 @@ def test_max_sharpe_raises_when_rf_above_min_variance_return() -> None:
     mu, cov, _ = random_problem(6, seed=2)
     lag = markowitz_lagrange(mu, cov, 0.0)
     r_mv = lag.B / lag.A
-    max_sharpe(mu, cov, r_mv - 0.05)  # fine below
+    below = max_sharpe(mu, cov, r_mv - 0.05)  # fine below: a point on the efficient branch
+    assert below.status == "optimal" and below.expected_return > r_mv
+    assert float(np.sum(below.weights)) == pytest.approx(1.0, abs=1e-12)
     with pytest.raises(InfeasibleTargetError, match="minimum-variance return"):
         max_sharpe(mu, cov, r_mv + 0.05)
     with pytest.raises(InfeasibleTargetError):

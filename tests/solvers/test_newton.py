@@ -82,8 +82,10 @@ def test_infeasible_start_is_rejected() -> None:
     mu, cov, r = random_problem(4, seed=0)
     with pytest.raises(InfeasibleStartError, match="violates"):
         markowitz_newton(mu, cov, r, x0=np.full(4, 0.25) + 0.01)
-    ok = markowitz_lagrange(mu, cov, r).weights + 1e-13  # rounding-level violation is fine
-    markowitz_newton(mu, cov, r, x0=ok)
+    ref = markowitz_lagrange(mu, cov, r).weights
+    res = markowitz_newton(mu, cov, r, x0=ref + 1e-13)  # rounding-level violation is fine
+    assert res.converged
+    np.testing.assert_allclose(res.weights, ref, rtol=0.0, atol=1e-10)
 
 
 def _exp_objective(c: np.ndarray) -> NewtonObjective:

@@ -74,7 +74,9 @@ def test_other_shape_errors() -> None:
     with pytest.raises(exc.ShapeError):
         markowitz_lagrange(MU, COV, [0.1, 0.2])
     # a column vector mu is accepted as (n,)
-    markowitz_lagrange(MU[:, None], COV, R)
+    np.testing.assert_array_equal(
+        markowitz_lagrange(MU[:, None], COV, R).weights, markowitz_lagrange(MU, COV, R).weights
+    )
 
 
 def test_not_symmetric_with_relative_tolerance() -> None:
@@ -84,9 +86,10 @@ def test_not_symmetric_with_relative_tolerance() -> None:
         min_variance(asym)
     tiny = COV.copy()
     tiny[0, 1] += 1e-12 * np.abs(COV).max()  # rounding-level asymmetry is accepted
-    min_variance(tiny)
+    w_tiny = min_variance(tiny).weights
+    np.testing.assert_allclose(w_tiny, min_variance(COV).weights, rtol=0.0, atol=1e-9)
     # relative: the same tiny asymmetry on a rescaled matrix is still fine
-    min_variance(tiny * 1e-6)
+    np.testing.assert_allclose(min_variance(tiny * 1e-6).weights, w_tiny, rtol=1e-10)
 
 
 def test_not_positive_definite_reports_the_spectrum() -> None:
@@ -115,7 +118,9 @@ def test_degenerate_returns() -> None:
         with pytest.raises(exc.DegenerateReturnsError, match="proportional"):
             call()
     # nearly flat but clearly not degenerate is fine
-    markowitz_lagrange(flat + 1e-3 * MU, COV, 0.01)
+    near = markowitz_lagrange(flat + 1e-3 * MU, COV, 0.01)
+    assert near.status == "optimal"
+    assert float((flat + 1e-3 * MU) @ near.weights) == pytest.approx(0.01, abs=1e-10)
 
 
 def test_infeasible_start_and_target() -> None:
