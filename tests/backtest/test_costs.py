@@ -15,8 +15,11 @@ fees = st.floats(0.0, 0.05, allow_nan=False)
 
 @st.composite
 def simplex(draw, n):
-    raw = np.array(draw(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n)))
-    raw = raw + 1e-3
+    # exact zeros too: an asset sold off entirely, or bought from nothing
+    weight = st.one_of(st.just(0.0), st.floats(1e-3, 1.0))
+    raw = np.array(draw(st.lists(weight, min_size=n, max_size=n)))
+    if raw.sum() == 0.0:
+        raw[draw(st.integers(0, n - 1))] = 1.0
     return raw / raw.sum()
 
 
