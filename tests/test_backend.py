@@ -11,6 +11,7 @@ from portfolio_lab._backend import (
     backend_name,
     cho_solve,
     cholesky,
+    device,
     get_backend,
     gpu_available,
     namespace,
@@ -57,6 +58,13 @@ def test_cholesky_lets_unrelated_errors_through() -> None:
         cholesky(np.eye(2), fake(MemoryError()))
     with pytest.raises(TypeError, match="unsupported"):
         cholesky(np.eye(2), fake(TypeError("dtype unsupported")))
+
+
+def test_device_is_where_the_array_lives() -> None:
+    assert device(np.ones(2)) == "cpu"
+    assert device(torch.ones(2)) == torch.device("cpu")
+    # as_float64 allocates on that device
+    assert as_float64(torch.arange(3)).device == device(torch.ones(1))
 
 
 def test_namespace_and_float64() -> None:

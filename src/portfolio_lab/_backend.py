@@ -17,6 +17,7 @@ __all__ = [
     "as_float64",
     "to_numpy",
     "backend_name",
+    "device",
     "get_backend",
     "cholesky",
     "cho_solve",
@@ -62,14 +63,31 @@ def backend_name(x: Any) -> str:
     return "numpy"
 
 
-def as_float64(x: Any, xp: Any | None = None) -> Any:
-    """Convert ``x`` to a float64 array of its own namespace and device."""
+def device(x: Any) -> Any:
+    """Return the device of an array (``"cpu"`` for NumPy, a ``torch.device``, a CuPy device).
+
+    Parameters
+    ----------
+    x : array
+        NumPy, torch or CuPy array.
+
+    Returns
+    -------
+    object
+        What ``array_api_compat.device(x)`` returns; pass it as ``device=`` to the
+        namespace's array constructors to allocate beside ``x``.
+    """
     from array_api_compat import device as _device
 
+    return _device(x)
+
+
+def as_float64(x: Any, xp: Any | None = None) -> Any:
+    """Convert ``x`` to a float64 array of its own namespace and device."""
     if isinstance(x, (list, tuple, int, float)):
         x = np.asarray(x, dtype=np.float64)
     xp = xp or namespace(x)
-    return xp.asarray(x, dtype=xp.float64, device=_device(x))
+    return xp.asarray(x, dtype=xp.float64, device=device(x))
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._backend import as_float64, namespace
+from .._backend import device as _device
 from ..exceptions import (
     InputError,
     NonFiniteError,
@@ -167,12 +168,6 @@ def _center(x: Any, xp: Any) -> Any:
 def _diag_matrix(v: Any, xp: Any) -> Any:
     n = v.shape[0]
     return xp.eye(n, dtype=v.dtype, device=_device(v)) * v[None, :]
-
-
-def _device(x: Any) -> Any:
-    from array_api_compat import device
-
-    return device(x)
 
 
 def _symmetrize(a: Any, xp: Any) -> Any:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._backend import cho_solve, cholesky
+from .._backend import device as _dev
 from ..exceptions import NotPositiveDefiniteError
 
 __all__ = ["BoxBlock", "BoxQP", "AdmmState", "AdmmSettings", "admm_init", "admm_iterate"]
@@ -187,12 +188,6 @@ def _embed_diag(v: Any, size: int, xp: Any) -> Any:
     d = xp.zeros((size,), dtype=xp.float64, device=_dev(v))
     d[:n] = v
     return eye * d[None, :]
-
-
-def _dev(x: Any) -> Any:
-    from array_api_compat import device
-
-    return device(x)
 
 
 def factorize_system(qp: BoxQP, settings: AdmmSettings, state: AdmmState) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._backend import cho_solve, cholesky, to_numpy
+from .._backend import device as _dev
 from ._admm import BoxQP
 
 __all__ = ["PolishResult", "initial_active_set", "polish_column"]
@@ -85,12 +86,6 @@ def initial_active_set(qp: BoxQP, j: int, z: list[Any], y: list[Any]) -> tuple[A
         else:
             gact.append(0)
     return fix, gact
-
-
-def _dev(x: Any) -> Any:
-    from array_api_compat import device
-
-    return device(x)
 
 
 def _kkt_solve_spd(H: Any, C: Any, top: Any, bot: Any, xp: Any) -> tuple[Any, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import as_float64, cholesky, namespace, to_numpy
+from .._backend import device as _device
 from ..exceptions import (
     DegenerateReturnsError,
     InputError,
@@ -138,8 +139,6 @@ def prepare(mu: Any | None, cov: Any) -> Problem:
     ShapeError, NonFiniteError, NotSymmetricError
         See the messages.
     """
-    from array_api_compat import device as _device
-
     mu, cov = coerce(mu), coerce(cov)
     try:
         xp = namespace(mu, cov)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._backend import as_float64, cho_solve, cholesky, namespace
+from .._backend import device as _device
 from ..exceptions import (
     ConvergenceError,
     DegenerateReturnsError,
@@ -429,12 +430,6 @@ def barrier_objective(cov: Any, t: float, xp: Any) -> NewtonObjective:
         return bool(xp.all(w > 0.0))
 
     return NewtonObjective(value, grad, hess, in_domain, name="t·½wᵀΣw − Σ log w")
-
-
-def _device(x: Any) -> Any:
-    from array_api_compat import device
-
-    return device(x)
 
 
 def barrier_min_variance(

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .._backend import device as _dev
 from .._backend import to_numpy
 from ..exceptions import (
     DegenerateReturnsError,
@@ -141,12 +142,6 @@ def return_range(mu: Any, lower: Any, upper: Any) -> tuple[float, float]:
     lo = np.asarray(to_numpy(lower), dtype=np.float64)
     hi = np.asarray(to_numpy(upper), dtype=np.float64)
     return -_max_return(-m, lo, hi), _max_return(m, lo, hi)
-
-
-def _dev(x: Any) -> Any:
-    from array_api_compat import device
-
-    return device(x)
 
 
 @dataclass
