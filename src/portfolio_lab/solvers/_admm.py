@@ -126,7 +126,11 @@ def _rho_vector(lower: Any, upper: Any, rho: float, xp: Any) -> Any:
     return xp.where(free, RHO_MIN, out)
 
 
-def _row_bounds(qp: BoxQP) -> list[tuple[Any, Any]]:
+def row_bounds(qp: BoxQP) -> list[tuple[Any, Any]]:
+    """Return ``(lower, upper)`` of every row block of ``A``: ``G`` rows, then each box block.
+
+    Box bounds come as columns, shape (m, 1), so they broadcast over the k columns of x.
+    """
     out = [(qp.gl, qp.gu)]
     for b in qp.blocks:
         out.append((b.lower[:, None], b.upper[:, None]))
@@ -194,7 +198,7 @@ def factorize_system(qp: BoxQP, settings: AdmmSettings, state: AdmmState) -> Non
     """(Re)build the per-row steps for ``state.rho`` and the Cholesky factor of the batch."""
     xp = qp.xp
     rho_vecs = []
-    for lower, upper in _row_bounds(qp):
+    for lower, upper in row_bounds(qp):
         # a row is an equality / free when it is so for every column
         lo_all = xp.min(lower, axis=1)
         up_all = xp.max(upper, axis=1)
@@ -217,7 +221,7 @@ def admm_init(qp: BoxQP, x0: Any, settings: AdmmSettings) -> AdmmState:
     """Start from ``x0`` (N, k) with ``z = Π(A x0)`` and zero multipliers, and factorize."""
     xp = qp.xp
     az = apply_a(qp, x0)
-    bounds = _row_bounds(qp)
+    bounds = row_bounds(qp)
     z = [xp.minimum(xp.maximum(a, lo), up) for a, (lo, up) in zip(az, bounds, strict=True)]
     y = [xp.zeros_like(a) for a in az]
     state = AdmmState(x=x0, z=z, y=y, rho=settings.rho)
@@ -249,7 +253,7 @@ def admm_iterate(qp: BoxQP, state: AdmmState, settings: AdmmSettings, n_steps: i
     """Run ``n_steps`` over-relaxed ADMM iterations on every column of the batch."""
     xp = qp.xp
     a = settings.alpha
-    bounds = _row_bounds(qp)
+    bounds = row_bounds(qp)
     for _ in range(n_steps):
         rhs = settings.sigma * state.x + apply_at(
             qp, [r * z - y for r, z, y in zip(state.rho_vecs, state.z, state.y, strict=True)]

@@ -47,6 +47,7 @@ from ._admm import (
     admm_iterate,
     factorize_system,
     residuals,
+    row_bounds,
     select_columns,
 )
 from ._polish import PolishResult, initial_active_set, polish_column
@@ -170,7 +171,7 @@ def _solve_batch(
         az = [a + y / r for a, y, r in zip(_ax(qp, x0), state.y, state.rho_vecs, strict=True)]
         state.z = [
             xp.minimum(xp.maximum(a, lo), up)
-            for a, (lo, up) in zip(az, _bounds_of(qp), strict=True)
+            for a, (lo, up) in zip(az, row_bounds(qp), strict=True)
         ]
     x_out = xp.asarray(x0, copy=True)
     status = ["max_iter"] * k
@@ -234,13 +235,6 @@ def _ax(qp: BoxQP, x: Any) -> list[Any]:
     from ._admm import apply_a
 
     return apply_a(qp, x)
-
-
-def _bounds_of(qp: BoxQP) -> list[tuple[Any, Any]]:
-    out = [(qp.gl, qp.gu)]
-    for b in qp.blocks:
-        out.append((b.lower[:, None], b.upper[:, None]))
-    return out
 
 
 def _polish(qp: BoxQP, st: Any, c: int, *, max_steps: int) -> PolishResult:
