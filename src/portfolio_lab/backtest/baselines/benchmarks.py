@@ -72,6 +72,15 @@ class _HindsightConstant(Policy):
             )
         return w
 
+    def step(self, history: np.ndarray, held: np.ndarray) -> np.ndarray:
+        """Return the fitted constant weights, shape (n,)."""
+        return self._fitted(history.shape[1]).copy()
+
+    def weights_vectorized(self, relatives: np.ndarray) -> np.ndarray:
+        """Return the fitted weights in every row, shape (T, n)."""
+        x = check_relatives(relatives)
+        return np.tile(self._fitted(x.shape[1]), (x.shape[0], 1))
+
 
 class BestStock(_HindsightConstant):
     """Best Stock (hindsight): all wealth in the asset with the largest final wealth.
@@ -86,15 +95,6 @@ class BestStock(_HindsightConstant):
         w = np.zeros(x.shape[1])
         w[int(np.argmax(np.sum(np.log(x), axis=0)))] = 1.0
         return w
-
-    def step(self, history: np.ndarray, held: np.ndarray) -> np.ndarray:
-        """Return the fitted one-asset portfolio, shape (n,)."""
-        return self._fitted(history.shape[1]).copy()
-
-    def weights_vectorized(self, relatives: np.ndarray) -> np.ndarray:
-        """Return the fitted weights in every row, shape (T, n)."""
-        x = check_relatives(relatives)
-        return np.tile(self._fitted(x.shape[1]), (x.shape[0], 1))
 
 
 @dataclass(frozen=True)
@@ -194,12 +194,3 @@ class BCRP(_HindsightConstant):
     def _fit(self, x: np.ndarray) -> np.ndarray:
         self.solution_ = solve_bcrp(x)
         return self.solution_.weights
-
-    def step(self, history: np.ndarray, held: np.ndarray) -> np.ndarray:
-        """Return the fitted constant weights, shape (n,)."""
-        return self._fitted(history.shape[1]).copy()
-
-    def weights_vectorized(self, relatives: np.ndarray) -> np.ndarray:
-        """Return the fitted weights in every row, shape (T, n)."""
-        x = check_relatives(relatives)
-        return np.tile(self._fitted(x.shape[1]), (x.shape[0], 1))
