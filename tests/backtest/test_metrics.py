@@ -71,7 +71,8 @@ def test_hand_computed_growth():
 def test_drawdown_keeps_the_series_index():
     idx = pd.date_range("2020-01-01", periods=3)
     dd = m.drawdown(pd.Series([0.1, -0.5, 0.2], index=idx))
-    assert isinstance(dd, pd.Series) and dd.index.equals(idx)
+    assert isinstance(dd, pd.Series) and dd.index.equals(idx) and dd.name == "drawdown"
+    np.testing.assert_allclose(dd.to_numpy(), [0.0, -0.5, -0.4], atol=1e-15)  # W: 1.1, .55, .66
 
 
 @settings(max_examples=100, deadline=None)
@@ -83,6 +84,9 @@ def test_against_independent_formulas(r):
         assert m.sharpe_ratio(r) == pytest.approx(ref_sharpe(r), rel=1e-9)
     if min(r) < -1e-3:
         assert m.sortino_ratio(r) == pytest.approx(ref_sortino(r), rel=1e-9)
+    elif min(r) >= 0.0:  # no downside: +inf with a positive mean, NaN when all are zero
+        expected = math.inf if sum(r) > 0 else math.nan
+        assert m.sortino_ratio(r) == pytest.approx(expected, nan_ok=True)
 
 
 def test_sharpe_with_risk_free_series():
