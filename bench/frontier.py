@@ -113,6 +113,10 @@ def ours(backend: str):
     def conv_factory():
         if backend == "numpy":
             return lambda a: a, None
+        if backend == "cupy":
+            import cupy
+
+            return (lambda a: cupy.asarray(a)), cupy.cuda.Device().synchronize
         import torch
 
         dev = "cuda" if backend == "torch-cuda" else "cpu"
