@@ -4,11 +4,11 @@ The wheels are skfolio (BSD-3) and universal-portfolios (MIT).
 
 Run by hand, never by the build::
 
-    pip download --no-deps -d /tmp/w skfolio universal-portfolios
-    (cd /tmp/w && unzip -qo 'skfolio-*.whl' 'skfolio/datasets/data/*' \
+    pip download --no-deps -d wheels skfolio universal-portfolios
+    (cd wheels && unzip -qo 'skfolio-*.whl' 'skfolio/datasets/data/*' \
                 && unzip -qo 'universal_portfolios-*.whl' 'universal/data/*')
-    .venv/bin/python scripts/bundle_data.py --skfolio /tmp/w/skfolio/datasets/data \
-                                            --universal /tmp/w/universal/data
+    .venv/bin/python scripts/bundle_data.py --skfolio wheels/skfolio/datasets/data \
+                                            --universal wheels/universal/data
 
 It checks each source file (see ``data/DATA.md``), writes the bundled files atomically
 and prints their sizes.
