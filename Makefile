@@ -33,8 +33,8 @@ book: run
 	$(BIN)/portfolio-lab book --run $(RUN)
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 # one BLAS thread per pytest worker: two workers on two cores, no oversubscription
 unit: install
@@ -57,8 +57,8 @@ bench: install
 	$(BIN)/python bench/backtest.py
 
 format: install
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
 
 clean:
 	rm -rf book/_build book/_notebooks results/ci results/nbval .pytest_cache
