@@ -11,8 +11,6 @@ paths give the same wealth. Writes results/benchmarks/backtest_<machine>.json.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -22,7 +20,7 @@ import numpy as np
 from portfolio_lab._io import write_json
 from portfolio_lab.backtest import BuyAndHold, ConstantRebalanced, MarkowitzPolicy, run
 from portfolio_lab.data import load_prices
-from portfolio_lab.timing import machine_record, time_calls
+from portfolio_lab.timing import machine_name, machine_record, time_calls
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +57,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--loop-repeats", type=int, default=3)
     parser.add_argument("--fee", type=float, default=0.0025)
-    parser.add_argument("--machine", default=f"{platform.machine()}-{os.cpu_count()}cpu")
+    parser.add_argument("--machine", default=machine_name())
     args = parser.parse_args()
 
     prices = load_prices("sp500")
