@@ -36,10 +36,16 @@ from tqdm import tqdm  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import make_factor_problem, matmul_gflops, sp500_problem  # noqa: E402
 
+from portfolio_lab._backend import get_backend, to_numpy  # noqa: E402
 from portfolio_lab._io import write_json  # noqa: E402
 from portfolio_lab.solvers import efficient_frontier, min_variance  # noqa: E402
 from portfolio_lab.solvers.qp import qp_frontier, qp_max_sharpe, return_range  # noqa: E402
-from portfolio_lab.timing import machine_name, machine_record, time_calls  # noqa: E402
+from portfolio_lab.timing import (  # noqa: E402
+    device_sync,
+    machine_name,
+    machine_record,
+    time_calls,
+)
 
 K_POINTS = 100
 CASES = ("gmv", "frontier_eq", "frontier_long_only", "max_sharpe_long_only")
@@ -110,23 +116,12 @@ def synthetic_returns(mu: np.ndarray, cov: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- methods
 # Each solver takes (prob, case, idx) and returns weights (len(idx), n) for those points.
 def ours(backend: str):
-    def conv_factory():
-        if backend == "numpy":
-            return lambda a: a, None
-        if backend == "cupy":
-            import cupy
-
-            return (lambda a: cupy.asarray(a)), cupy.cuda.Device().synchronize
-        import torch
-
-        dev = "cuda" if backend == "torch-cuda" else "cpu"
-        sync = torch.cuda.synchronize if dev == "cuda" else None
-        return (lambda a: torch.as_tensor(a, device=dev)), sync
+    name, device = {"torch-cpu": ("torch", "cpu"), "torch-cuda": ("torch", "cuda")}.get(
+        backend, (backend, None)
+    )
+    conv, _ = get_backend(name, device)
 
     def run(p, case, idx):
-        conv, _ = conv_factory()
-        from portfolio_lab._backend import to_numpy
-
         mu, cov = conv(p["mu"]), conv(p["cov"])
         if case == "gmv":
             return to_numpy(min_variance(cov).weights)[None, :]
@@ -139,7 +134,7 @@ def ours(backend: str):
         res = qp_max_sharpe(mu, cov, RF, lower=conv(np.zeros(p["mu"].size)), upper=None)
         return to_numpy(res.weights)[None, :]
 
-    return run, conv_factory()[1] if backend != "numpy" else None
+    return run, device_sync(name, device)
 
 
 def pypfopt_run(p, case, idx):

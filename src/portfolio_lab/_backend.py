@@ -21,7 +21,6 @@ __all__ = [
     "get_backend",
     "cholesky",
     "cho_solve",
-    "solve",
     "gpu_available",
     "BACKENDS",
 ]
@@ -230,8 +229,3 @@ def cho_solve(low: Any, b: Any, xp: Any) -> Any:
     y = _triangular_solve(low, rhs, xp, transpose=False)
     x = _triangular_solve(low, y, xp, transpose=True)
     return x[:, 0] if vec else x
-
-
-def solve(a: Any, b: Any, xp: Any) -> Any:
-    """Solve a general square linear system ``a x = b`` (LU), in ``a``'s namespace."""
-    return xp.linalg.solve(a, b)
