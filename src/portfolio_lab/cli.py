@@ -1,4 +1,4 @@
-"""Command line: ``portfolio-lab run`` executes the notebooks, ``portfolio-lab book`` builds."""
+"""Command line: ``run`` executes the notebooks, ``book`` builds, ``predict`` serves a model."""
 
 from __future__ import annotations
 
@@ -39,12 +39,63 @@ def _parser() -> argparse.ArgumentParser:
     book.add_argument("--results-dir", default="results", help="root of run folders")
     book.add_argument("--build-dir", default=None, help="output folder (default: book/)")
     book.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+
+    pred = sub.add_parser(
+        "predict",
+        help="load a saved model and print the weights for the next period",
+        description="Exit status 2 when the model is missing, the tickers differ from the "
+        "model's, or the history is too short.",
+    )
+    pred.add_argument("--model", required=True, metavar="PATH", help="saved model folder")
+    src = pred.add_mutually_exclusive_group()
+    src.add_argument("--source", metavar="NAME", help="load_prices source (default: sp500)")
+    src.add_argument("--prices", metavar="FILE", help="CSV (dates first) or parquet of prices")
+    pred.add_argument("--asof", metavar="DATE", help="use prices up to this date")
+    pred.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import json
+
+    from .data import load_prices
+    from .exceptions import DataError, InputError
+    from .models.predict import load_model, predict_next, read_prices_file
+
+    try:
+        model = load_model(args.model)
+        if args.prices:
+            prices = read_prices_file(args.prices)
+            origin = str(args.prices)
+        else:
+            source = args.source or "sp500"
+            prices = load_prices(source, validate=False)
+            origin = source
+        weights = predict_next(model, prices, asof=args.asof)
+    except (InputError, DataError) as exc:
+        print(f"portfolio-lab predict: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        record = {
+            "model": str(args.model),
+            "class": type(model).__name__,
+            "prices": origin,
+            "asof": weights.name,
+            "weights": {str(k): float(v) for k, v in weights.items()},
+        }
+        print(json.dumps(record, indent=2))
+    else:
+        print(f"{type(model).__name__} from {args.model}; prices {origin} up to {weights.name}")
+        print("weights for the next period:")
+        print(weights.to_frame("weight").to_string(float_format=lambda v: f"{v:.4f}"))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``portfolio-lab`` command; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "predict":
+        return _predict(args)
     from . import runner
 
     try:

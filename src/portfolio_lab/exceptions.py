@@ -25,6 +25,10 @@ __all__ = [
     "OfflineError",
     "CacheCorruptError",
     "BackendError",
+    "InsufficientHistoryError",
+    "ColumnMismatchError",
+    "NotFittedError",
+    "ModelFileError",
 ]
 
 
@@ -94,3 +98,19 @@ class CacheCorruptError(DataError):
 
 class BackendError(PortfolioLabError, ValueError):
     """An array backend is unknown, not installed, or has no usable device."""
+
+
+class InsufficientHistoryError(InputError):
+    """Fewer price rows than a model's window (or its training) needs."""
+
+
+class ColumnMismatchError(InputError):
+    """The assets given to a fitted model differ from those it was fitted on."""
+
+
+class NotFittedError(InputError):
+    """A model was asked to predict or save before ``fit``."""
+
+
+class ModelFileError(InputError):
+    """A saved model folder is missing, incomplete, or does not match the loading class."""

@@ -7,7 +7,7 @@ from .costs import remainder_factor, remainder_factor_linear
 from .engine import drift, prepare_relatives, run
 from .policy import Policy
 from .result import BacktestResult
-from .strategies import BuyAndHold, ConstantRebalanced
+from .strategies import BuyAndHold, ConstantRebalanced, ScheduledWeights
 from .walk_forward import MarkowitzPolicy, WalkForwardSchedule
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "remainder_factor_linear",
     "ConstantRebalanced",
     "BuyAndHold",
+    "ScheduledWeights",
     "MarkowitzPolicy",
     "WalkForwardSchedule",
 ]

@@ -14,7 +14,7 @@ import numpy as np
 from ..exceptions import InputError, NonFiniteError, ShapeError
 from .policy import Policy
 
-__all__ = ["ConstantRebalanced", "BuyAndHold"]
+__all__ = ["ConstantRebalanced", "BuyAndHold", "ScheduledWeights"]
 
 
 def _resolve(weights: Any, n: int, allow_short: bool, label: str) -> np.ndarray:
@@ -101,3 +101,49 @@ class BuyAndHold(Policy):
             growth[1:] = np.exp(np.cumsum(np.log(relatives[:-1]), axis=0))
         value = self.weights_ * growth
         return value / value.sum(axis=1, keepdims=True)
+
+
+class ScheduledWeights(Policy):
+    """Replay a weight schedule chosen earlier by a causal policy (e.g. at another fee).
+
+    A walk-forward policy's weights do not depend on the fee charged (drift does not
+    depend on costs), so a schedule recorded once (``BacktestResult.weights``) can be
+    re-costed at other rates without retraining. The schedule must have been produced by
+    a policy that saw only the past; this class adds no information of its own.
+
+    Parameters
+    ----------
+    weights : pandas.DataFrame or array, shape (T, n)
+        Row ``t``: the weights of period ``t``.
+    name : str
+    """
+
+    def __init__(self, weights: Any, *, name: str = "scheduled") -> None:
+        self.schedule = np.asarray(weights, dtype=float)
+        if self.schedule.ndim != 2:
+            raise ShapeError(f"weights must be (T, n), got shape {self.schedule.shape}")
+        self.name = name
+        self.allow_short = bool((self.schedule < 0).any())
+
+    def reset(self, n_assets: int) -> None:
+        """Check the schedule's width against the run."""
+        super().reset(n_assets)
+        if self.schedule.shape[1] != n_assets:
+            raise ShapeError(
+                f"{self.name}: the schedule has {self.schedule.shape[1]} assets, the run {n_assets}"
+            )
+
+    def step(self, history: np.ndarray, held: np.ndarray) -> np.ndarray:
+        """Row ``t`` of the schedule."""
+        t = history.shape[0]
+        if t >= len(self.schedule):
+            raise ShapeError(f"{self.name}: the schedule has {len(self.schedule)} rows, t={t}")
+        return self.schedule[t].copy()
+
+    def weights_vectorized(self, relatives: np.ndarray) -> np.ndarray:
+        """Return the whole schedule (its length must equal the run's)."""
+        if len(self.schedule) != len(relatives):
+            raise ShapeError(
+                f"{self.name}: the schedule has {len(self.schedule)} rows, the run {len(relatives)}"
+            )
+        return self.schedule.copy()

@@ -1,0 +1,168 @@
+"""One training loop for every model: seeds, device, early stopping, progress, history.
+
+Reproducibility: all randomness of a fit (parameter initialization, dropout, batch order)
+comes from generators seeded by ``random_state`` inside :func:`seeded`, which forks
+torch's global generator and restores it afterwards, so a fit never changes the caller's
+random state and two CPU fits with the same seed and thread count are bit-identical.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ..exceptions import BackendError, InputError
+
+__all__ = ["resolve_device", "seeded", "derive_seed", "TrainResult", "train"]
+
+
+def resolve_device(device: str) -> str:
+    """Map ``"cpu"``, ``"cuda"`` (or ``"cuda:k"``) and ``"auto"`` to a torch device string.
+
+    Raises
+    ------
+    BackendError
+        ``"cuda"`` asked for but no CUDA device is visible, or an unknown name.
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return "cpu"
+    if isinstance(device, str) and device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise BackendError(
+                f"device={device!r} but torch sees no CUDA GPU; use device='cpu' or 'auto'"
+            )
+        return device
+    raise BackendError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+
+
+def derive_seed(random_state: int | None, *keys: int) -> int:
+    """Derive a 32-bit seed from ``random_state`` and integer keys (fresh entropy if None)."""
+    entropy = None if random_state is None else [int(random_state), *map(int, keys)]
+    seq = np.random.SeedSequence(entropy)
+    return int(seq.generate_state(1, dtype=np.uint32)[0])
+
+
+@contextmanager
+def seeded(seed: int, device: str = "cpu") -> Iterator[np.random.Generator]:
+    """Seed torch (forked, restored on exit) and yield a NumPy generator for ``seed``."""
+    import torch
+
+    devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices, enabled=True):
+        torch.manual_seed(seed)
+        yield np.random.default_rng(seed)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` did.
+
+    Attributes
+    ----------
+    history : list of dict
+        One record per epoch: ``epoch``, ``train_loss`` (mean over its steps),
+        ``val_loss`` (None without validation).
+    best_epoch : int
+        Epoch whose parameters were kept (the last one without validation).
+    stopped_early : bool
+    """
+
+    history: list[dict[str, Any]]
+    best_epoch: int
+    stopped_early: bool
+
+
+def train(
+    module: Any,
+    step_loss: Callable[[np.ndarray], Any],
+    batches: Callable[[np.random.Generator], Sequence[np.ndarray]],
+    *,
+    epochs: int,
+    lr: float,
+    rng: np.random.Generator,
+    val_loss: Callable[[], float] | None = None,
+    patience: int = 10,
+    progress: bool = False,
+    desc: str = "fit",
+) -> TrainResult:
+    """Adam on ``step_loss`` over ``epochs`` passes, with early stopping on ``val_loss``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Trained in place; on return it holds the parameters of the best epoch.
+    step_loss : callable
+        ``step_loss(batch_indices) -> scalar tensor`` for one gradient step.
+    batches : callable
+        ``batches(rng) -> list of index arrays``: the steps of one epoch.
+    epochs : int
+        Maximum number of epochs.
+    lr : float
+        Adam learning rate.
+    rng : numpy.random.Generator
+        Drives the batch order (seeded by the caller).
+    val_loss : callable, optional
+        ``val_loss() -> float`` on the validation slice (evaluated without gradients).
+    patience : int
+        Stop after this many epochs without a better validation loss.
+    progress : bool
+        Show a tqdm bar over epochs.
+    desc : str
+        Label of the bar.
+
+    Returns
+    -------
+    TrainResult
+    """
+    import torch
+
+    if epochs < 1:
+        raise InputError(f"epochs must be at least 1, got {epochs}")
+    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    history: list[dict[str, Any]] = []
+    best, best_epoch, best_state, waited = np.inf, 0, None, 0
+    stopped = False
+    bar = tqdm(range(1, epochs + 1), disable=not progress, desc=desc, leave=False)
+    for epoch in bar:
+        module.train()
+        losses = []
+        for idx in batches(rng):
+            optimizer.zero_grad(set_to_none=True)
+            loss = step_loss(idx)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        record: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses))}
+        if val_loss is not None:
+            module.eval()
+            with torch.no_grad():
+                v = float(val_loss())
+            record["val_loss"] = v
+            if v < best - 1e-9:
+                best, best_epoch, waited = v, epoch, 0
+                best_state = copy.deepcopy(module.state_dict())
+            else:
+                waited += 1
+        else:
+            record["val_loss"] = None
+            best_epoch = epoch
+        history.append(record)
+        if progress:
+            bar.set_postfix(loss=f"{record['train_loss']:.4f}")
+        if val_loss is not None and waited >= patience:
+            stopped = True
+            break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return TrainResult(history=history, best_epoch=best_epoch, stopped_early=stopped)

@@ -1,0 +1,115 @@
+"""Real-time prediction: load a saved model, validate prices, return the next weights.
+
+Used by ``portfolio-lab predict``; every failure a user can cause (no model, other
+tickers than the model's, too little history, unreadable prices) is a typed
+:class:`~portfolio_lab.exceptions.InputError` / ``DataError`` the command turns into a
+message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..exceptions import ColumnMismatchError, InputError, ModelFileError
+
+__all__ = ["MODEL_CLASSES", "load_model", "read_prices_file", "predict_next"]
+
+
+def _classes() -> dict[str, type]:
+    from .lstm_sharpe import LSTMSharpe
+
+    return {"LSTMSharpe": LSTMSharpe}
+
+
+MODEL_CLASSES = ("LSTMSharpe",)
+
+
+def load_model(path: str | os.PathLike[str]) -> Any:
+    """Load any saved model of the package from its folder (the class is in model.json).
+
+    Raises
+    ------
+    ModelFileError
+        No folder, no ``model.json``, or a class this package does not know.
+    """
+    folder = Path(path)
+    meta_path = folder / "model.json"
+    if not meta_path.is_file():
+        raise ModelFileError(f"no saved model at {folder} (model.json is missing)")
+    try:
+        name = json.loads(meta_path.read_text(encoding="utf-8")).get("class")
+    except (OSError, json.JSONDecodeError, AttributeError) as err:
+        raise ModelFileError(f"{meta_path} is not readable JSON: {err}") from err
+    classes = _classes()
+    if name not in classes:
+        raise ModelFileError(f"{folder} holds a {name!r} model; known: {sorted(classes)}")
+    return classes[name].load(folder)
+
+
+def read_prices_file(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read prices from CSV (first column the dates) or parquet (a dated index).
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, or dates that do not parse.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"no prices file at {file}")
+    try:
+        if file.suffix.lower() in (".parquet", ".pq"):
+            frame = pd.read_parquet(file)
+        else:
+            frame = pd.read_csv(file, index_col=0)
+        frame.index = pd.DatetimeIndex(pd.to_datetime(frame.index), name="date")
+    except (OSError, ValueError, TypeError) as err:
+        raise InputError(f"cannot read prices from {file}: {err}") from err
+    return frame.sort_index()
+
+
+def predict_next(
+    model: Any,
+    prices: pd.DataFrame,
+    *,
+    asof: Any = None,
+    previous: Any = None,
+) -> pd.Series:
+    """Return the model's weights for the period after ``asof`` (default: the last date).
+
+    Parameters
+    ----------
+    model : BaseAllocator
+        A fitted (or loaded) model.
+    prices : pandas.DataFrame
+        Dates x assets; columns beyond the model's assets are ignored, missing ones raise.
+    asof : date-like, optional
+        Use prices up to and including this date.
+    previous : array-like, optional
+        Current weights, for models that read them.
+
+    Returns
+    -------
+    pandas.Series
+    """
+    assets = list(model.assets_)
+    missing = [a for a in assets if a not in prices.columns]
+    if missing:
+        raise ColumnMismatchError(
+            f"the prices lack the model's assets {missing}; the model was fitted on {assets}"
+        )
+    frame = prices[assets]
+    if asof is not None:
+        stamp = pd.Timestamp(asof)
+        frame = frame.loc[frame.index <= stamp]
+        if frame.empty:
+            raise InputError(f"no prices on or before {stamp.date()}")
+    frame = frame.iloc[-model.predict_rows :]
+    if getattr(model, "uses_previous_weights", False):
+        return model.predict(frame, previous=previous)
+    return model.predict(frame)
