@@ -55,6 +55,7 @@ bench: install
 	$(BIN)/python bench/frontier.py
 	$(BIN)/python bench/backends.py
 	$(BIN)/python bench/backtest.py
+	$(BIN)/python bench/models.py
 
 format: install
 	$(BIN)/ruff format src tests bench scripts

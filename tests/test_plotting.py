@@ -159,3 +159,22 @@ def test_timing_helpers_are_reexported_from_timing():
         "TIMING_COLUMNS",
     ):
         assert getattr(plotting, name) is getattr(timing, name), name
+
+
+def test_plot_weights_over_time_stacks_to_one():
+    import numpy as np
+    import pandas as pd
+
+    from portfolio_lab.exceptions import ShapeError
+    from portfolio_lab.plotting import plot_weights_over_time
+
+    idx = pd.bdate_range("2020-01-01", periods=30)
+    w = pd.DataFrame(
+        np.random.default_rng(0).dirichlet(np.ones(3), 30), index=idx, columns=list("abc")
+    )
+    fig = plot_weights_over_time(w, title="t")
+    ax = fig.axes[0]
+    assert len(ax.collections) == 3 and ax.get_title() == "t"
+    assert ax.get_ylim() == (0.0, 1.0)
+    with pytest.raises(ShapeError):
+        plot_weights_over_time(w - 0.5)

@@ -37,6 +37,7 @@ __all__ = [
     "plot_returns",
     "plot_correlation",
     "plot_weights",
+    "plot_weights_over_time",
     "plot_convergence",
     "plot_frontier",
     "plot_timings",
@@ -238,6 +239,40 @@ def plot_weights(
     if k > 1:
         ax.legend()
     ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_weights_over_time(weights: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Stacked area plot of portfolio weights through time.
+
+    Parameters
+    ----------
+    weights : pandas.DataFrame, shape (T, n)
+        Non-negative weights (rows summing to one), dates as the index.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    frame = _require_frame(weights, "weights")
+    values = frame.to_numpy(dtype=float)
+    if (values < -1e-9).any():
+        raise ShapeError("plot_weights_over_time needs non-negative (long-only) weights")
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    ax.stackplot(
+        frame.index,
+        values.T,
+        labels=[str(c) for c in frame.columns],
+        colors=_colors(frame.shape[1]),
+    )
+    ax.set_ylim(0, max(1.0, float(values.sum(axis=1).max())))
+    ax.set_xlim(frame.index[0], frame.index[-1])
+    ax.set_ylabel("weight")
+    ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     return fig
 

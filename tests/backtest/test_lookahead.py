@@ -9,6 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portfolio_lab.backtest import BuyAndHold, ConstantRebalanced, MarkowitzPolicy, Policy, run
+from portfolio_lab.models import LSTMSharpe, WalkForwardPolicy
+
+
+def _lstm(**options):
+    model = LSTMSharpe(window=5, hidden_size=3, epochs=2, batch_size=8, random_state=0, **options)
+    return WalkForwardPolicy(model, refit_every=20, rebalance_every=2)
 
 
 def make_prices(T=80, n=4, seed=0):
@@ -69,6 +75,8 @@ POLICIES = [
     ),
 ]
 
+LEARNED = [_lstm, lambda: _lstm(denoise="mp", vol_target=0.1, cost=0.01)]
+
 
 def perturb_after(prices, k, seed):
     """Change every price from row k + 1 on (relatives k, k + 1, ... change)."""
@@ -119,3 +127,22 @@ def test_truncating_the_future_keeps_the_past(k, seed):
     short = run(Momentum(), prices.iloc[: k + 2], fee=0.001)
     np.testing.assert_array_equal(full.weights.to_numpy()[: k + 1], short.weights.to_numpy())
     np.testing.assert_array_equal(full.wealth.to_numpy()[: k + 1], short.wealth.to_numpy())
+
+
+@pytest.mark.parametrize("make", LEARNED)
+def test_future_prices_never_change_a_learned_policy_past(make):
+    prices = make_prices()
+    a = run(make(), prices, fee=0.002)
+    for k in (10, 41):
+        b = run(make(), perturb_after(prices, k, seed=k), fee=0.002)
+        np.testing.assert_array_equal(a.weights.to_numpy()[: k + 1], b.weights.to_numpy()[: k + 1])
+        assert not np.array_equal(a.wealth.to_numpy()[k:], b.wealth.to_numpy()[k:])
+
+
+@pytest.mark.parametrize("options", [{}, {"denoise": "wavelet"}])
+def test_truncating_the_future_keeps_a_learned_policy_past(options):
+    prices = make_prices(T=70, seed=3)
+    full = run(_lstm(**options), prices, fee=0.001)
+    for k in (15, 40):
+        short = run(_lstm(**options), prices.iloc[: k + 2], fee=0.001)
+        np.testing.assert_array_equal(full.weights.to_numpy()[: k + 1], short.weights.to_numpy())

@@ -22,10 +22,10 @@ GLOBAL50_FIXES = {
 
 
 def test_list_universes():
-    assert list_universes() == ["colcap", "global50", "twse50"]
+    assert list_universes() == ["colcap", "global50", "twse50", "zhang2020"]
 
 
-@pytest.mark.parametrize("name", ["colcap", "global50", "twse50"])
+@pytest.mark.parametrize("name", ["colcap", "global50", "twse50", "zhang2020"])
 def test_universe_records_are_consistent(name):
     u = load_universe(name)
     assert isinstance(u, Universe) and u.name == name and u.description

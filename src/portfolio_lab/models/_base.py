@@ -75,7 +75,12 @@ class BaseAllocator:
 
     @property
     def predict_rows(self) -> int:
-        """Price rows ``predict`` reads (it accepts more and uses the latest)."""
+        """Price rows ``predict`` reads at most (it accepts more and uses the latest)."""
+        raise NotImplementedError
+
+    @property
+    def min_predict_rows(self) -> int:
+        """Fewest price rows ``predict`` accepts."""
         raise NotImplementedError
 
     def predict_relatives(
@@ -86,7 +91,8 @@ class BaseAllocator:
         Parameters
         ----------
         relatives : numpy.ndarray, shape (k, n)
-            Price relatives of the fitted assets, oldest first, ``k >= predict_rows - 1``.
+            Price relatives of the fitted assets, oldest first,
+            ``k >= min_predict_rows - 1`` (only the latest ``predict_rows - 1`` are read).
         previous : numpy.ndarray, optional
             Weights held now (models with :attr:`uses_previous_weights`).
 

@@ -7,7 +7,8 @@
   from :func:`portfolio_lab.estimators.covariance.marchenko_pastur_clip`), and any later
   return vector is projected on that signal subspace, then de-standardized. The fitted
   state (means, deviations, projection) is stored with the model.
-- ``"wavelet"``: each input window is denoised on its own (Daubechies-4, soft universal
+- ``"wavelet"``: each input window is denoised on its own (Daubechies-4, or Haar for
+  windows shorter than 8 periods, at most three levels, soft universal
   threshold ``σ √(2 log L)`` with ``σ`` from the finest details' median absolute
   deviation). A window ending at ``t`` uses returns up to ``t`` only, so the input of
   each sample stays causal; there is nothing to fit.
@@ -132,11 +133,15 @@ def wavelet_denoise_windows(windows: np.ndarray) -> np.ndarray:
 
     w = np.asarray(windows, dtype=float)
     length = w.shape[1]
-    level = max(1, min(3, pywt.dwt_max_level(length, pywt.Wavelet(_WAVELET).dec_len)))
-    coeffs = pywt.wavedec(w, _WAVELET, level=level, axis=1, mode="periodization")
+    if length < 4:
+        raise InputError(f"wavelet denoising needs windows of at least 4 periods, got {length}")
+    # Daubechies-4 when the window allows one level of it, else Haar (short windows)
+    name = _WAVELET if pywt.dwt_max_level(length, pywt.Wavelet(_WAVELET).dec_len) >= 1 else "haar"
+    level = min(3, pywt.dwt_max_level(length, pywt.Wavelet(name).dec_len))
+    coeffs = pywt.wavedec(w, name, level=level, axis=1, mode="periodization")
     finest = coeffs[-1]
     sigma = np.median(np.abs(finest), axis=1, keepdims=True) / 0.6745  # (k, 1, n)
     thresh = sigma * np.sqrt(2.0 * np.log(length))
     shrunk = [coeffs[0]] + [np.sign(c) * np.maximum(np.abs(c) - thresh, 0.0) for c in coeffs[1:]]
-    out = pywt.waverec(shrunk, _WAVELET, axis=1, mode="periodization")
+    out = pywt.waverec(shrunk, name, axis=1, mode="periodization")
     return out[:, :length]

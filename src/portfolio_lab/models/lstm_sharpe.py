@@ -264,9 +264,14 @@ class LSTMSharpe(BaseAllocator):
 
     @property
     def predict_rows(self) -> int:
-        """Price rows ``predict`` reads: the window (and the volatility's lookback)."""
+        """Price rows ``predict`` reads at most: the window (and the volatility's lookback)."""
         lookback = 5 * int(self.vol_span) if self.vol_target is not None else 0
         return max(int(self.window), lookback) + 1
+
+    @property
+    def min_predict_rows(self) -> int:
+        """Fewest price rows ``predict`` accepts: the window of returns."""
+        return int(self.window) + 1
 
     # --------------------------------------------------------------- features
     def _inputs(self, returns: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -278,6 +283,8 @@ class LSTMSharpe(BaseAllocator):
             )
         elif self.denoise == "wavelet":
             windows = wavelet_denoise_windows(windows)
+        if self.denoise != "none":  # a smoothed return below -100 % has no price path
+            windows = np.maximum(windows, -0.99)
         return features_of_windows(windows)
 
     def _scales(self, returns: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
@@ -434,8 +441,8 @@ class LSTMSharpe(BaseAllocator):
         Parameters
         ----------
         prices : pandas.DataFrame, shape (T, n)
-            The fitted assets' prices, at least :attr:`predict_rows` rows (only the
-            latest are read).
+            The fitted assets' prices, at least :attr:`min_predict_rows` rows (only the
+            latest :attr:`predict_rows` are read).
 
         Returns
         -------
@@ -445,7 +452,7 @@ class LSTMSharpe(BaseAllocator):
         """
         self._check_fitted()
         frame = check_prices(
-            prices, min_rows=self.predict_rows, need="its window of returns and one more price"
+            prices, min_rows=self.min_predict_rows, need="its window of returns and one more price"
         )
         check_columns(frame, self.assets_)
         values = frame.to_numpy()[-self.predict_rows :]
@@ -458,9 +465,9 @@ class LSTMSharpe(BaseAllocator):
         """Array fast path of :meth:`predict` on (k, n) price relatives (see the base)."""
         self._check_fitted()
         rel = np.asarray(relatives, dtype=float)[-(self.predict_rows - 1) :]
-        if rel.shape[0] < self.predict_rows - 1 or rel.shape[1] != len(self.assets_):
+        if rel.ndim != 2 or rel.shape[0] < self.window or rel.shape[1] != len(self.assets_):
             raise InputError(
-                f"predict_relatives needs ({self.predict_rows - 1}, {len(self.assets_)}) "
+                f"predict_relatives needs at least ({self.window}, {len(self.assets_)}) "
                 f"relatives, got {np.shape(relatives)}"
             )
         return self._weights_from_returns(rel - 1.0)

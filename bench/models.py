@@ -1,0 +1,102 @@
+"""Learned-allocator speed: LSTMSharpe epochs, walk-forward blocks and prediction latency.
+
+On the bundled S&P data (20 stocks, window 50, 64 units, batch 64): the time of one epoch
+over a block of about 2 000 samples, of a whole block (100 epochs, early stopping off),
+and of one prediction (``predict`` on a DataFrame, and the array path the backtest
+policy uses), on the CPU with 1 and 2 torch threads, and on CUDA when torch sees a GPU.
+Medians of repeats. Writes results/benchmarks/models_<machine>.json.
+
+    .venv/bin/python bench/models.py [--epochs 100] [--repeats 3] [--machine NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from portfolio_lab._io import write_json
+from portfolio_lab.data import load_prices
+from portfolio_lab.models import LSTMSharpe
+from portfolio_lab.timing import limit_threads, machine_name, machine_record, time_calls
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def block_prices(samples: int = 2000, window: int = 50):
+    """Prices giving ``samples`` training + validation samples at ``window``."""
+    prices = load_prices("sp500")
+    return prices.iloc[-(samples + window + 1) :]
+
+
+def time_device(device: str, threads: int | None, epochs: int, repeats: int) -> dict:
+    prices = block_prices()
+    out: dict = {"device": device, "threads": threads}
+    with limit_threads(threads):
+        model = LSTMSharpe(epochs=1, random_state=0, device=device, patience=10**6)
+        model.fit(prices)  # warm-up: imports, allocator, kernels
+        per_epoch = []
+        for r in range(repeats):
+            start = time.perf_counter()
+            LSTMSharpe(epochs=5, random_state=r, device=device, patience=10**6).fit(prices)
+            per_epoch.append((time.perf_counter() - start) / 5)
+        out["seconds_per_epoch_median"] = statistics.median(per_epoch)
+        start = time.perf_counter()
+        fitted = LSTMSharpe(epochs=epochs, random_state=0, device=device, patience=10**6).fit(
+            prices
+        )
+        out["seconds_per_block"] = time.perf_counter() - start
+        out["block"] = {
+            "epochs": len(fitted.history_),
+            "train_samples": fitted.n_samples_["train"],
+            "validation_samples": fitted.n_samples_["validation"],
+            "assets": prices.shape[1],
+        }
+        window = prices.iloc[-51:]
+        lat, _ = time_calls(lambda: fitted.predict(window), repeats=200, warmup=5)
+        out["predict_ms_median"] = 1e3 * statistics.median(lat)
+        rel = window.to_numpy()[1:] / window.to_numpy()[:-1]
+        lat2, _ = time_calls(lambda: fitted.predict_relatives(rel), repeats=200, warmup=5)
+        out["predict_relatives_ms_median"] = 1e3 * statistics.median(lat2)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--machine", default=machine_name())
+    args = parser.parse_args()
+
+    import torch
+
+    runs = [time_device("cpu", t, args.epochs, args.repeats) for t in (1, 2)]
+    gpu = torch.cuda.is_available()
+    if gpu:
+        runs.append(time_device("cuda", None, args.epochs, args.repeats))
+    record = {
+        "benchmark": "models",
+        "machine": args.machine,
+        "machine_info": machine_record(),
+        "model": "LSTMSharpe(window=50, hidden_size=64, batch_size=64), bundled sp500",
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(0) if gpu else None,
+        "runs": runs,
+        "note": "wall-clock medians; a block is one full fit without early stopping",
+    }
+    target = ROOT / "results" / "benchmarks" / f"models_{args.machine}.json"
+    write_json(target, record)
+    print(f"wrote {target}")
+    for r in runs:
+        print(
+            f"{r['device']:5s} threads={r['threads']}: "
+            f"epoch {r['seconds_per_epoch_median']:.3f} s, "
+            f"block ({r['block']['epochs']} epochs) {r['seconds_per_block']:.1f} s, "
+            f"predict {r['predict_ms_median']:.2f} ms, array path "
+            f"{r['predict_relatives_ms_median']:.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
