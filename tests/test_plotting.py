@@ -175,6 +175,6 @@ def test_plot_weights_over_time_stacks_to_one():
     fig = plot_weights_over_time(w, title="t")
     ax = fig.axes[0]
     assert len(ax.collections) == 3 and ax.get_title() == "t"
-    assert ax.get_ylim() == (0.0, 1.0)
+    assert ax.get_ylim() == pytest.approx((0.0, 1.0))
     with pytest.raises(ShapeError):
         plot_weights_over_time(w - 0.5)
