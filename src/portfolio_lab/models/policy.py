@@ -5,7 +5,9 @@ only the price relatives the engine has already handed over. At each refit it fi
 fresh copy of its estimator on that history (expanding, or the trailing
 ``train_window``); between refits it predicts from the latest window every
 ``rebalance_every`` periods and holds the drifted weights in between; before the first
-fit it buys 1/N and holds it. Costs, drift and look-ahead stay the engine's job.
+fit it buys 1/N and holds it. An estimator with ``online_steps > 0`` (EIIE) is also handed,
+every period, the relatives seen since it last learned (``update_relatives``), as in Jiang
+et al.'s online learning during the test. Costs, drift and look-ahead stay the engine's job.
 """
 
 from __future__ import annotations
@@ -135,9 +137,13 @@ class WalkForwardPolicy(Policy):
         k, phase = divmod(t - start, self.refit_every)
         if phase == 0:
             self._refit(k, t, history)
+        assert self.estimator_ is not None
+        if int(getattr(self.estimator_, "online_steps", 0) or 0) > 0 and t > self._seen:
+            # online learning: the model learns from the relatives handed over since
+            self.estimator_.update_relatives(self._risky(history[self._seen : t]))
+            self._seen = t
         if (t - start) % self.rebalance_every:
             return np.asarray(held, dtype=float).copy()
-        assert self.estimator_ is not None
         need = self.estimator_.predict_rows - 1
         recent = self._risky(history[-need:])
         if self.estimator_.uses_previous_weights:
@@ -155,6 +161,7 @@ class WalkForwardPolicy(Policy):
         model = self.estimator.clone(random_state=seed, progress=False)
         model.fit(frame)
         self.estimator_ = model
+        self._seen = t
         hist = list(getattr(model, "history_", []))
         self.fit_log_.append(
             {

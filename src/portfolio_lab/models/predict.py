@@ -21,12 +21,13 @@ __all__ = ["MODEL_CLASSES", "load_model", "read_prices_file", "predict_next"]
 
 
 def _classes() -> dict[str, type]:
+    from .eiie import EIIE
     from .lstm_sharpe import LSTMSharpe
 
-    return {"LSTMSharpe": LSTMSharpe}
+    return {"LSTMSharpe": LSTMSharpe, "EIIE": EIIE}
 
 
-MODEL_CLASSES = ("LSTMSharpe",)
+MODEL_CLASSES = ("LSTMSharpe", "EIIE")
 
 
 def load_model(path: str | os.PathLike[str]) -> Any:
