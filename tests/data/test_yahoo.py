@@ -100,15 +100,16 @@ def test_download_writes_cache_then_hits_without_network(fake, tmp_path, monkeyp
 
 def test_stale_cache_downloads_only_the_tail_and_appends(fake, tmp_path):
     yahoo.load_yahoo(["AAPL"], start="2010-01-01", end="2010-06-30", cache_dir=tmp_path)
-    first, _, _ = yahoo._read_cache(yahoo.cache_path("AAPL", tmp_path), "AAPL")
+    first, _, _, _ = yahoo._read_cache(yahoo.cache_path("AAPL", tmp_path), "AAPL")
     out = yahoo.load_yahoo(["AAPL"], start="2010-01-01", end="2010-12-31", cache_dir=tmp_path)
     _, tail_start, tail_end = fake.calls[-1]
     assert tail_start == first.index[-1]  # overlap of one row, nothing earlier
     assert tail_end == pd.Timestamp("2011-01-01")
     np.testing.assert_array_equal(out["AAPL"], expected("AAPL", "2010-01-01", "2010-12-31"))
-    after, c_start, c_end = yahoo._read_cache(yahoo.cache_path("AAPL", tmp_path), "AAPL")
+    after, c_start, c_end, version = yahoo._read_cache(yahoo.cache_path("AAPL", tmp_path), "AAPL")
+    assert version == yahoo.SCHEMA_VERSION
     assert c_start == pd.Timestamp("2010-01-01") and c_end == pd.Timestamp("2010-12-31")
-    pd.testing.assert_series_equal(after.loc[: first.index[-1]], first)  # append-only
+    pd.testing.assert_frame_equal(after.loc[: first.index[-1]], first)  # append-only
 
 
 def test_rebased_history_is_downloaded_again_not_spliced(fake, tmp_path):
@@ -123,7 +124,7 @@ def test_earlier_start_redownloads_and_keeps_the_later_range(fake, tmp_path):
     yahoo.load_yahoo(["PG"], start="2015-01-01", end="2016-12-31", cache_dir=tmp_path)
     yahoo.load_yahoo(["PG"], start="2014-01-01", end="2014-12-31", cache_dir=tmp_path)
     assert fake.calls[-1][1:] == (pd.Timestamp("2014-01-01"), pd.Timestamp("2017-01-01"))
-    _, c_start, c_end = yahoo._read_cache(yahoo.cache_path("PG", tmp_path), "PG")
+    _, c_start, c_end, _ = yahoo._read_cache(yahoo.cache_path("PG", tmp_path), "PG")
     assert (c_start, c_end) == (pd.Timestamp("2014-01-01"), pd.Timestamp("2016-12-31"))
 
 
@@ -194,7 +195,7 @@ def test_corrupt_cache_is_moved_aside_and_redownloaded(fake, tmp_path):
         out = yahoo.load_yahoo(["JPM"], start="2011-01-01", end="2011-02-28", cache_dir=tmp_path)
     assert path.with_name(path.name + ".corrupt").read_bytes() == b"not a parquet file"
     np.testing.assert_array_equal(out["JPM"], expected("JPM", "2011-01-01", "2011-02-28"))
-    assert yahoo._read_cache(path, "JPM")[0].size == out["JPM"].size
+    assert yahoo._read_cache(path, "JPM")[0]["close"].size == out["JPM"].size
 
 
 def test_corrupt_cache_offline_raises_cache_corrupt(fake, tmp_path, monkeypatch):
@@ -328,10 +329,13 @@ def test_close_series_reads_flat_and_multiindex_and_tz_frames():
     tz = flat.copy()
     tz.index = tz.index.tz_localize("America/New_York")
     for raw in (multi, flat, tz):
-        out = yahoo._close_series(raw, "AAPL")
-        np.testing.assert_array_equal(out.to_numpy(), close.to_numpy())
+        out = yahoo._ohlcv_frame(raw, "AAPL")
+        np.testing.assert_array_equal(out["close"].to_numpy(), close.to_numpy())
+        np.testing.assert_allclose(out["high"].to_numpy(), 1.01 * close.to_numpy())
         assert out.index.equals(pd.DatetimeIndex(close.index, name="date"))
-    assert yahoo._close_series(pd.DataFrame(), "AAPL").empty
+    assert yahoo._ohlcv_frame(pd.DataFrame(), "AAPL").empty
+    only_close = flat[["Close"]]
+    assert yahoo._ohlcv_frame(only_close, "AAPL")["open"].isna().all()
 
 
 def test_yf_download_asks_for_adjusted_closes(monkeypatch):
@@ -359,3 +363,67 @@ def test_real_yahoo_download(tmp_path):
         "yahoo", tickers=["AAPL"], start="2020-01-02", end="2020-01-31", cache_dir=tmp_path
     )
     assert len(out) == 21 and (out["AAPL"] > 0).all()
+
+
+def _write_schema1(path, ticker, close, start, end):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "date": pa.array(close.index.to_numpy(dtype="datetime64[ns]")),
+            "close": pa.array(close.to_numpy(dtype=np.float64)),
+        }
+    )
+    header = {"ticker": ticker, "start": start, "end": end}
+    table = table.replace_schema_metadata({b"portfolio_lab": json.dumps(header).encode()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+
+
+def test_schema1_cache_is_migrated_without_losing_closes(fake, tmp_path, monkeypatch):
+    close = expected("KO", "2012-01-01", "2012-12-31")
+    path = yahoo.cache_path("KO", tmp_path)
+    _write_schema1(path, "KO", close, "2012-01-01", "2012-12-31")
+    go_offline(monkeypatch, fake)
+    out = yahoo.load_yahoo(["KO"], start="2012-01-01", end="2012-12-31", cache_dir=tmp_path)
+    np.testing.assert_array_equal(out["KO"].to_numpy(), close.to_numpy())
+    frame, c_start, c_end, version = yahoo._read_cache(path, "KO")
+    assert version == yahoo.SCHEMA_VERSION and list(frame.columns) == list(yahoo.FIELDS)
+    np.testing.assert_array_equal(frame["close"].to_numpy(), close.to_numpy())
+    assert frame["open"].isna().all()
+    assert (c_start, c_end) == (pd.Timestamp("2012-01-01"), pd.Timestamp("2012-12-31"))
+    # closes only, offline: asking for OHLC says why it cannot
+    with pytest.raises(OfflineError, match="closes only"):
+        yahoo.load_yahoo_ohlcv(["KO"], start="2012-01-01", end="2012-12-31", cache_dir=tmp_path)
+    assert yahoo.load_yahoo_ohlcv(
+        ["KO"], fields=("close", "volume"), start="2012-01-01", end="2012-12-31", cache_dir=tmp_path
+    )["close"].shape == (len(close), 1)
+
+
+def test_ohlcv_fields_come_back_on_the_same_dates(fake, tmp_path, monkeypatch):
+    ohlc = yahoo.load_yahoo_ohlcv(
+        ["KO", "PG"], start="2012-01-01", end="2012-06-30", cache_dir=tmp_path
+    )
+    assert set(ohlc) == set(yahoo.FIELDS)
+    for frame in ohlc.values():
+        assert list(frame.columns) == ["KO", "PG"] and frame.index.equals(ohlc["close"].index)
+    assert (ohlc["high"] >= np.maximum(ohlc["open"], ohlc["close"])).all().all()
+    assert (ohlc["low"] <= np.minimum(ohlc["open"], ohlc["close"])).all().all()
+    go_offline(monkeypatch, fake)  # now served from the schema-2 cache
+    again = yahoo.load_yahoo_ohlcv(
+        ["KO"], fields=("open", "close"), start="2012-01-01", end="2012-06-30", cache_dir=tmp_path
+    )
+    pd.testing.assert_frame_equal(again["open"], ohlc["open"][["KO"]], check_freq=False)
+    with pytest.raises(DataError, match="unknown fields"):
+        yahoo.load_yahoo_ohlcv(["KO"], fields=("vwap",), start="2012-01-01", cache_dir=tmp_path)
+
+
+def test_migrated_cache_is_downloaded_again_for_ohlc_when_online(fake, tmp_path):
+    close = expected("KO", "2012-01-01", "2012-12-31")
+    _write_schema1(yahoo.cache_path("KO", tmp_path), "KO", close, "2012-01-01", "2012-12-31")
+    ohlc = yahoo.load_yahoo_ohlcv(["KO"], start="2012-01-01", end="2012-12-31", cache_dir=tmp_path)
+    assert not ohlc["open"].isna().any().any()
+    np.testing.assert_array_equal(ohlc["close"]["KO"].to_numpy(), close.to_numpy())

@@ -1,9 +1,13 @@
 """Yahoo Finance prices through yfinance, with a per-ticker on-disk parquet cache.
 
 Cache layout: ``<cache_dir>/yahoo/<quoted ticker>.parquet``, one file per ticker, holding
-the columns ``date`` and ``close`` (yfinance ``auto_adjust=True`` closes) and a JSON header
-in the schema metadata: the ticker and the inclusive date range that was *requested*
-(``start``, ``end``), so a ticker listed after ``start`` still counts as covered.
+the columns ``date, open, high, low, close, volume`` (yfinance ``auto_adjust=True`` prices)
+and a JSON header in the schema metadata: the schema version (2), the ticker and the
+inclusive date range that was *requested* (``start``, ``end``), so a ticker listed after
+``start`` still counts as covered. A schema-1 file (``date, close`` only, no version) is
+migrated on first read: rewritten atomically as schema 2 with its closes kept and open,
+high, low and volume empty, so no cached close is lost; a request for those fields then
+downloads the range again (or says that it cannot, offline).
 
 Rules:
 
@@ -46,12 +50,22 @@ from portfolio_lab.exceptions import (
     UnknownTickerError,
 )
 
-__all__ = ["default_cache_dir", "cache_path", "load_yahoo", "YAHOO_HOST"]
+__all__ = [
+    "default_cache_dir",
+    "cache_path",
+    "load_yahoo",
+    "load_yahoo_ohlcv",
+    "YAHOO_HOST",
+    "SCHEMA_VERSION",
+    "FIELDS",
+]
 
 YAHOO_HOST = "query2.finance.yahoo.com"
 _META_KEY = b"portfolio_lab"
 _PROBE_TIMEOUT_S = 3.0
 _REBASE_RTOL = 1e-6
+SCHEMA_VERSION = 2
+FIELDS = ("open", "high", "low", "close", "volume")
 
 
 def default_cache_dir() -> Path:
@@ -107,69 +121,101 @@ def _yf_download(ticker: str, start: pd.Timestamp, end_exclusive: pd.Timestamp) 
     )
 
 
-def _close_series(raw: Any, ticker: str) -> pd.Series:
-    """Extract the adjusted close of ``ticker`` from a yfinance frame (flat or MultiIndex)."""
+def _ohlcv_frame(raw: Any, ticker: str) -> pd.DataFrame:
+    """Extract the OHLCV columns of ``ticker`` from a yfinance frame (flat or MultiIndex).
+
+    Fields yfinance did not return are NaN; rows without a close are dropped.
+    """
+    empty = pd.DataFrame(
+        {f: pd.Series(dtype=np.float64) for f in FIELDS}, index=pd.DatetimeIndex([], name="date")
+    )
     if raw is None or len(raw) == 0:
-        return pd.Series(dtype=np.float64, index=pd.DatetimeIndex([], name="date"), name="close")
-    if isinstance(raw.columns, pd.MultiIndex):
-        level = "Price" if "Price" in raw.columns.names else 0
-        close = raw.xs("Close", axis=1, level=level)
-        close = close[ticker] if ticker in close.columns else close.iloc[:, 0]
-    else:
-        close = raw["Close"]
-        if isinstance(close, pd.DataFrame):
-            close = close.iloc[:, 0]
-    index = pd.DatetimeIndex(close.index)
+        return empty
+    cols = {}
+    for field in FIELDS:
+        name = field.capitalize()
+        if isinstance(raw.columns, pd.MultiIndex):
+            level = "Price" if "Price" in raw.columns.names else 0
+            if name not in raw.columns.get_level_values(level):
+                continue
+            part = raw.xs(name, axis=1, level=level)
+            col = part[ticker] if ticker in part.columns else part.iloc[:, 0]
+        else:
+            if name not in raw.columns:
+                continue
+            col = raw[name]
+            if isinstance(col, pd.DataFrame):
+                col = col.iloc[:, 0]
+        cols[field] = col.to_numpy(dtype=np.float64)
+    if "close" not in cols:
+        return empty
+    index = pd.DatetimeIndex(raw.index)
     if index.tz is not None:
         index = index.tz_localize(None)
-    out = pd.Series(close.to_numpy(dtype=np.float64), index=index.normalize(), name="close")
+    out = pd.DataFrame(
+        {f: cols.get(f, np.full(len(index), np.nan)) for f in FIELDS}, index=index.normalize()
+    )
     out.index.name = "date"
     out = out[~out.index.duplicated(keep="last")].sort_index()
-    return out.dropna()
+    return out[out["close"].notna()]
 
 
-def _fetch(ticker: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
-    """Download the adjusted closes of ``ticker`` on ``[start, end]`` (inclusive)."""
+def _fetch(ticker: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Download the adjusted OHLCV of ``ticker`` on ``[start, end]`` (inclusive)."""
     raw = _yf_download(ticker, start, end + pd.Timedelta(days=1))
-    close = _close_series(raw, ticker)
-    return close.loc[start:end]
+    return _ohlcv_frame(raw, ticker).loc[start:end]
 
 
-def _read_cache(path: Path, ticker: str) -> tuple[pd.Series, pd.Timestamp, pd.Timestamp]:
-    """Read one cache file; raise ``CacheCorruptError`` if it is not usable."""
+def _read_cache(path: Path, ticker: str) -> tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp, int]:
+    """Read one cache file (schema 1 or 2); raise ``CacheCorruptError`` if it is not usable.
+
+    Returns the OHLCV frame, the requested range and the file's schema version.
+    """
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
         header = json.loads((table.schema.metadata or {})[_META_KEY])
         frame = table.to_pandas()
-        if header.get("ticker") != ticker or list(frame.columns) != ["date", "close"]:
+        version = int(header.get("schema", 1))
+        expected = ["date", "close"] if version == 1 else ["date", *FIELDS]
+        if header.get("ticker") != ticker or list(frame.columns) != expected:
             raise ValueError(f"header {header} / columns {list(frame.columns)} do not match")
-        series = pd.Series(
-            frame["close"].to_numpy(dtype=np.float64),
-            index=pd.DatetimeIndex(frame["date"], name="date"),
-            name="close",
+        if version not in (1, SCHEMA_VERSION):
+            raise ValueError(f"unknown cache schema {version}")
+        index = pd.DatetimeIndex(frame["date"], name="date")
+        out = pd.DataFrame(
+            {
+                f: frame[f].to_numpy(dtype=np.float64)
+                if f in frame
+                else np.full(len(frame), np.nan)
+                for f in FIELDS
+            },
+            index=index,
         )
-        if not series.index.is_monotonic_increasing or not series.index.is_unique:
+        if not out.index.is_monotonic_increasing or not out.index.is_unique:
             raise ValueError("dates are not sorted and unique")
-        return series, pd.Timestamp(header["start"]), pd.Timestamp(header["end"])
+        return out, pd.Timestamp(header["start"]), pd.Timestamp(header["end"]), version
     except Exception as exc:  # any failure to read means the file cannot be trusted
         raise CacheCorruptError(f"cache file {path} for {ticker!r} is unreadable: {exc}") from exc
 
 
 def _write_cache(
-    path: Path, ticker: str, series: pd.Series, start: pd.Timestamp, end: pd.Timestamp
+    path: Path, ticker: str, frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
 ) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table(
-        {
-            "date": pa.array(series.index.to_numpy(dtype="datetime64[ns]")),
-            "close": pa.array(series.to_numpy(dtype=np.float64)),
-        }
-    )
-    header = {"ticker": ticker, "start": str(start.date()), "end": str(end.date())}
+    data = {"date": pa.array(frame.index.to_numpy(dtype="datetime64[ns]"))}
+    for field in FIELDS:
+        data[field] = pa.array(frame[field].to_numpy(dtype=np.float64))
+    table = pa.table(data)
+    header = {
+        "schema": SCHEMA_VERSION,
+        "ticker": ticker,
+        "start": str(start.date()),
+        "end": str(end.date()),
+    }
     table = table.replace_schema_metadata({_META_KEY: json.dumps(header).encode()})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
@@ -204,7 +250,8 @@ def _load_one(
     cache_root: Path,
     refresh: bool,
     net: _Network,
-) -> pd.Series:
+    need_ohlc: bool = False,
+) -> pd.DataFrame:
     path = cache_path(ticker, cache_root)
     cached = None
     if path.exists():
@@ -226,34 +273,49 @@ def _load_one(
             )
     dl_start, dl_end = start, end
     if cached is not None:
-        series, c_start, c_end = cached
+        frame, c_start, c_end, version = cached
+        if version == 1:  # migrate in place: closes kept, the other fields empty
+            _write_cache(path, ticker, frame, c_start, c_end)
+        window = frame.loc[start:end]
+        ohlc_missing = need_ohlc and window[["open", "high", "low"]].isna().any().any()
+        if ohlc_missing:
+            try:
+                net.require(ticker)
+            except OfflineError as off:
+                raise OfflineError(
+                    f"the cache of {ticker!r} holds closes only for part of "
+                    f"{start.date()}..{end.date()} (a schema-1 file migrated without open, "
+                    f"high and low); {YAHOO_HOST} is unreachable, so they cannot be "
+                    "downloaded: reconnect, or use features=('close',)"
+                ) from off
+            refresh = True
         if not refresh and c_start <= start and end <= c_end:
-            return series.loc[start:end]
-        if not refresh and c_start <= start and len(series):
+            return window
+        if not refresh and c_start <= start and len(frame):
             net.require(ticker)
-            last = series.index[-1]
+            last = frame.index[-1]
             tail = _fetch(ticker, last, end)
             if tail.empty:
-                _write_cache(path, ticker, series, c_start, end)
-                return series.loc[start:end]
+                _write_cache(path, ticker, frame, c_start, end)
+                return frame.loc[start:end]
             if tail.index[0] == last and np.isclose(
-                tail.iloc[0], series.iloc[-1], rtol=_REBASE_RTOL, atol=0
+                tail["close"].iloc[0], frame["close"].iloc[-1], rtol=_REBASE_RTOL, atol=0
             ):
-                merged = pd.concat([series, tail.loc[tail.index > last]])
+                merged = pd.concat([frame, tail.loc[tail.index > last]])
                 _write_cache(path, ticker, merged, c_start, end)
                 return merged.loc[start:end]
             # Yahoo re-based its adjusted history (dividend or split): download it all again
         dl_start, dl_end = min(start, c_start), max(end, c_end)
     net.require(ticker)
-    series = _fetch(ticker, dl_start, dl_end)
-    if series.empty:
+    frame = _fetch(ticker, dl_start, dl_end)
+    if frame.empty:
         raise UnknownTickerError(
             f"Yahoo returned no prices for {ticker!r} between {dl_start.date()} and "
             f"{dl_end.date()}; check the symbol and its exchange suffix (e.g. 2330.TW, "
             "ECOPETROL.CL, BRK-A), or widen a range that holds no trading day"
         )
-    _write_cache(path, ticker, series, dl_start, dl_end)
-    return series.loc[start:end]
+    _write_cache(path, ticker, frame, dl_start, dl_end)
+    return frame.loc[start:end]
 
 
 def load_yahoo(
@@ -265,7 +327,8 @@ def load_yahoo(
     cache_dir: str | os.PathLike[str] | None = None,
     refresh: bool = False,
     progress: bool = False,
-) -> pd.DataFrame:
+    _fields: tuple[str, ...] | None = None,
+) -> Any:
     """Load adjusted daily closes from Yahoo Finance, from the on-disk cache when possible.
 
     Parameters
@@ -330,8 +393,19 @@ def load_yahoo(
 
     columns = {}
     for ticker in tqdm(tickers, desc="yahoo", disable=not progress):
-        columns[ticker] = _load_one(ticker, start_ts, end_ts, cache_root, refresh, net)
-    frame = pd.concat(columns, axis=1, join="outer").sort_index()
+        columns[ticker] = _load_one(
+            ticker,
+            start_ts,
+            end_ts,
+            cache_root,
+            refresh,
+            net,
+            need_ohlc=bool(set(_fields or ()) & {"open", "high", "low"}),
+        )
+    if _fields is not None:
+        return _field_frames(columns, list(tickers), _fields, start_ts, end_ts)
+    frame = pd.concat({t: f["close"] for t, f in columns.items()}, axis=1, join="outer")
+    frame = frame.sort_index()
     frame.index.name = "date"
     # Mon-Fri only: a market trading on Sundays (Tadawul) would otherwise add a row on
     # which every other ticker is missing
@@ -346,3 +420,69 @@ def load_yahoo(
         "calendar": "weekdays on which at least one ticker traded",
     }
     return frame
+
+
+def _field_frames(
+    columns: dict[str, pd.DataFrame],
+    tickers: list[str],
+    fields: tuple[str, ...],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> dict[str, pd.DataFrame]:
+    out = {}
+    for field in fields:
+        frame = pd.concat({t: f[field] for t, f in columns.items()}, axis=1, join="outer")
+        frame = frame.sort_index()
+        frame.index.name = "date"
+        frame = frame.loc[frame.index.dayofweek < 5, tickers].astype(np.float64)
+        frame.attrs = {"source": "yahoo", "field": field}
+        out[field] = frame
+    if out["close"].empty if "close" in out else False:
+        raise DataError(
+            f"no Yahoo prices for {tickers} on weekdays between {start.date()} and {end.date()}"
+        )
+    return out
+
+
+def load_yahoo_ohlcv(
+    tickers: Sequence[str] | None,
+    *,
+    fields: Sequence[str] = FIELDS,
+    start: Any = None,
+    end: Any = None,
+    universe: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    refresh: bool = False,
+    progress: bool = False,
+) -> dict[str, pd.DataFrame]:
+    """Load adjusted daily open, high, low, close and volume, one frame per field.
+
+    Same cache, rules and errors as :func:`load_yahoo`; a migrated schema-1 cache (closes
+    only) is downloaded again for the other fields, or raises ``OfflineError`` offline.
+
+    Parameters
+    ----------
+    tickers, start, end, universe, cache_dir, refresh, progress
+        As in :func:`load_yahoo`.
+    fields : sequence of str
+        Some of ``("open", "high", "low", "close", "volume")``.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        Field -> (T, n) frame on the same dates and columns.
+    """
+    chosen = tuple(str(f) for f in fields)
+    bad = [f for f in chosen if f not in FIELDS]
+    if bad or not chosen:
+        raise DataError(f"unknown fields {bad or chosen}; use some of {FIELDS}")
+    return load_yahoo(
+        tickers,
+        start=start,
+        end=end,
+        universe=universe,
+        cache_dir=cache_dir,
+        refresh=refresh,
+        progress=progress,
+        _fields=chosen,
+    )
