@@ -164,3 +164,16 @@ def test_bad_input(prices, tmp_path):
 def test_simple_reward_trains(prices):
     m = EIIE(**{**SMALL, "reward": "simple", "network": "rnn"}).fit(prices)
     assert m.history_ and isinstance(m.predict(prices), pd.Series)
+
+
+def test_validation_is_held_out_and_selects_a_checkpoint(prices):
+    m = EIIE(**{**SMALL, "steps": 60, "validation_fraction": 0.2, "eval_every": 20}).fit(prices)
+    n_val = round(0.2 * len(prices))
+    train_end = len(prices) - n_val
+    # every batch covers periods whose next relative lies before the validation rows
+    assert max(s + SMALL["batch_size"] for s, _ in m.batch_log_) <= train_end - 1
+    vals = [h["val_log_growth"] for h in m.history_]
+    assert m.best_step_ == m.history_[int(np.argmax(vals))]["step"]
+    assert pd.Timestamp(m.train_dates_["last_training_target"]) < pd.Timestamp(
+        m.train_dates_["validation_first_target"]
+    )

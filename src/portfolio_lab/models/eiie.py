@@ -33,6 +33,7 @@ geometric weight of a period halves every ~140 days), commission 0.25 % as in th
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -221,12 +222,26 @@ class EIIE(BaseAllocator):
         Feed the previous weights to the head (False: the ablation without them).
     weight_decay : float
         L2 penalty of Adam.
+    validation_fraction : float
+        Share of the fit's periods, the latest, held out: training batches never touch
+        them, and every ``eval_every`` steps the agent is rolled forward over them
+        (sequentially, its own drifted weights as the previous ones, first-order costs);
+        the parameters with the best mean log growth there are kept (0: keep the last).
+    eval_every : int
+        Steps between validation rollouts.
 
     Attributes
     ----------
     module_ : torch.nn.Module
     history_ : list of dict
-        Mean reward of each block of 100 steps (``step``, ``reward``).
+        Mean training reward of each block of ``eval_every`` steps (``step``, ``reward``)
+        and, with validation, ``val_log_growth``.
+    best_step_ : int
+        Step whose parameters were kept.
+    batch_log_ : list of tuple
+        ``(start, rows)`` of every mini-batch (fit and online steps): it covered periods
+        ``start .. start + batch_size - 1`` and their next relatives, while the model held
+        ``rows`` price rows (only the past).
     pvm_ : numpy.ndarray, shape (T, n + 1)
         The Portfolio-Vector Memory after training (row ``t``: weights written for period
         ``t``; rows before the first window are uniform).
@@ -255,6 +270,8 @@ class EIIE(BaseAllocator):
         hidden_size: int = 20,
         use_previous: bool = True,
         weight_decay: float = 1e-8,
+        validation_fraction: float = 0.0,
+        eval_every: int = 100,
     ) -> None:
         self.network = network
         self.window = window
@@ -273,6 +290,8 @@ class EIIE(BaseAllocator):
         self.hidden_size = hidden_size
         self.use_previous = use_previous
         self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.eval_every = eval_every
 
     @property
     def outputs_cash(self) -> bool:
@@ -299,6 +318,10 @@ class EIIE(BaseAllocator):
             raise InputError(f"reward must be one of {_REWARDS}, got {self.reward!r}")
         if int(self.batch_size) < 2 or int(self.steps) < 1 or int(self.online_steps) < 0:
             raise InputError("batch_size >= 2, steps >= 1 and online_steps >= 0 are required")
+        if not 0.0 <= float(self.validation_fraction) < 0.5:
+            raise InputError(
+                f"validation_fraction must lie in [0, 0.5), got {self.validation_fraction}"
+            )
         if not 0.0 <= float(self.commission) < 1.0 or not 0.0 <= float(self.sample_bias) < 1.0:
             raise InputError("commission and sample_bias must lie in [0, 1)")
         return feats
@@ -386,30 +409,77 @@ class EIIE(BaseAllocator):
             T = feats.shape[1]
             self.pvm_ = np.full((T, n + 1), 1.0 / (n + 1))
             self.history_ = []
+            self.batch_log_: list[tuple[int, int]] = []
             from tqdm import tqdm
 
+            n_val = int(round(float(self.validation_fraction) * T))
+            self._train_end = T - n_val  # batches use periods (and relatives) before this row
+            if n_val and self._train_end - int(self.window) < int(self.batch_size) + 1:
+                raise InputError("too few training periods left after the validation share")
+            best, best_state, self.best_step_ = -np.inf, None, int(self.steps)
             rewards = []
-            for step in tqdm(
+            every = max(1, int(self.eval_every))
+            bar = tqdm(
                 range(int(self.steps)),
                 disable=not self.progress,
                 desc=f"EIIE[{self.network}]",
                 leave=False,
-            ):
+            )
+            for step in bar:
                 rewards.append(self._train_step())
-                if (step + 1) % 100 == 0 or step + 1 == int(self.steps):
-                    self.history_.append({"step": step + 1, "reward": float(np.mean(rewards))})
+                if (step + 1) % every == 0 or step + 1 == int(self.steps):
+                    rec: dict[str, Any] = {"step": step + 1, "reward": float(np.mean(rewards))}
                     rewards = []
-            self._rng_state = rng.bit_generator.state
+                    if n_val:
+                        v = self._validate(self._train_end - 1, T - 1)
+                        rec["val_log_growth"] = v
+                        if v > best:
+                            best, self.best_step_ = v, step + 1
+                            best_state = copy.deepcopy(net.state_dict())
+                    self.history_.append(rec)
+            if best_state is not None:
+                net.load_state_dict(best_state)
+            self._train_end = T
         net.eval()
         dates = close.index
-        self.train_dates_ = {"first_price": _label(dates[0]), "last_price": _label(dates[-1])}
+        n_val = int(round(float(self.validation_fraction) * len(dates)))
+        self.train_dates_ = {
+            "first_price": _label(dates[0]),
+            "last_price": _label(dates[-1]),
+            "last_training_target": _label(dates[len(dates) - n_val - 1]),
+            "validation_first_target": _label(dates[len(dates) - n_val]) if n_val else None,
+        }
         self.seed_ = seed
         self.n_periods_ = int(T)
         return self
 
     def _periods(self) -> tuple[int, int]:
         """First and last+1 period a batch may use (a window behind, a relative ahead)."""
-        return int(self.window) - 1, self._feats.shape[1] - 1
+        end = getattr(self, "_train_end", self._feats.shape[1])
+        return int(self.window) - 1, min(end, self._feats.shape[1]) - 1
+
+    def _validate(self, first: int, stop: int) -> float:
+        """Mean log growth of a sequential rollout over periods ``first .. stop - 1``."""
+        import torch
+
+        feats, n = self._feats, self._feats.shape[2]
+        close = feats[0]
+        held = np.full(n + 1, 1.0 / (n + 1))
+        c = float(self.commission)
+        logs = []
+        self.module_.eval()
+        with torch.no_grad():
+            for t in range(first, stop):
+                x = torch.as_tensor(self._tensor(feats, np.array([t])), device=self._device_)
+                prev = torch.as_tensor(held[1:][None], dtype=torch.float32, device=self._device_)
+                w = self.module_(x, prev)[0].double().cpu().numpy()
+                y = np.concatenate([[1.0], close[t + 1] / close[t]])
+                mu = 1.0 - c * np.abs(w[1:] - held[1:]).sum()
+                g = float(w @ y)
+                logs.append(np.log(mu * g))
+                held = w * y / g
+        self.module_.train()
+        return float(np.mean(logs))
 
     def batch_starts(self, count: int) -> np.ndarray:
         """Draw batch starts over the data the model holds (see :func:`geometric_starts`)."""
@@ -422,6 +492,7 @@ class EIIE(BaseAllocator):
 
         B = int(self.batch_size)
         s = int(self.batch_starts(1)[0])
+        self.batch_log_.append((s, self._feats.shape[1]))  # start, rows held then
         idx = np.arange(s, s + B)  # periods t: window ends at t, relative y_{t+1}
         feats, dev = self._feats, self._device_
         x = torch.as_tensor(self._tensor(feats, idx), device=dev)
@@ -559,6 +630,7 @@ class EIIE(BaseAllocator):
             "train_dates": self.train_dates_,
             "history": self.history_,
             "seed": self.seed_,
+            "best_step": getattr(self, "best_step_", None),
         }
         return save_folder(path, tensors, meta)
 

@@ -36,14 +36,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class SeedRun:
-    """One seed's walk-forward run at zero cost.
+    """One seed's walk-forward run.
 
     Attributes
     ----------
     seed : int
         ``random_state`` of the template estimator.
     result : BacktestResult
-        The whole simulation (fee 0); re-cost it with :func:`recost`.
+        The whole simulation (at the ``fee`` of :func:`run_seeds`).
     fit_log : list of dict
         The policy's refit records (see :class:`WalkForwardPolicy`).
     last_model : BaseAllocator
@@ -122,6 +122,7 @@ def run_seeds(
     benchmark: Any = None,
     progress: bool = True,
     desc: str = "seeds",
+    fee: float = 0.0,
 ) -> list[SeedRun]:
     """Run ``WalkForwardPolicy(estimator.clone(random_state=seed))`` for each seed, fee 0.
 
@@ -138,10 +139,14 @@ def run_seeds(
     progress : bool
         tqdm over seeds.
     desc : str
+    fee : float
+        Cost per side of the simulation (the schedule of a model that learns online, or
+        reads its held weights, depends on it; otherwise 0 and :func:`recost` later).
 
     Returns
     -------
     list of SeedRun
+        Runs with a cash column when the estimator outputs cash.
     """
     out = []
     for seed in tqdm(list(seeds), disable=not progress, desc=desc, leave=False):
@@ -154,7 +159,8 @@ def run_seeds(
             columns=[str(c) for c in prices.columns],
             name=f"{type(estimator).__name__}[seed={seed}]",
         )
-        result = run(policy, prices, fee=0.0, benchmark=benchmark)
+        cash = bool(estimator.outputs_cash)
+        result = run(policy, prices, fee=fee, benchmark=benchmark, cash=cash)
         assert policy.estimator_ is not None
         out.append(SeedRun(int(seed), result, list(policy.fit_log_), policy.estimator_))
     return out
@@ -189,7 +195,8 @@ def recost(
     BacktestResult
     """
     policy = ScheduledWeights(result.weights, name=name or result.name)
-    out = run(policy, prices, fee=fee, benchmark=benchmark)
+    cash = "cash" in result.weights.columns and "cash" not in prices.columns
+    out = run(policy, prices, fee=fee, benchmark=benchmark, cash=cash)
     return out if since is None else out.since(since)
 
 
