@@ -238,6 +238,10 @@ class EIIE(BaseAllocator):
         and, with validation, ``val_log_growth``.
     best_step_ : int
         Step whose parameters were kept.
+    last_batch_ : dict
+        The last mini-batch: ``periods``, the PVM rows it read (``pvm_read``), the
+        relatives that drifted them, the ``previous`` weights given to the network and the
+        weights ``written`` back.
     batch_log_ : list of tuple
         ``(start, rows)`` of every mini-batch (fit and online steps): it covered periods
         ``start .. start + batch_size - 1`` and their next relatives, while the model held
@@ -520,7 +524,15 @@ class EIIE(BaseAllocator):
         (-reward).backward()
         self._opt.step()
         written = w.detach().double().cpu().numpy()
-        self.pvm_[idx] = written / written.sum(axis=1, keepdims=True)
+        written /= written.sum(axis=1, keepdims=True)
+        self.pvm_[idx] = written
+        self.last_batch_ = {
+            "periods": idx,
+            "pvm_read": before,  # PVM rows t - 1 as read
+            "relatives_read": y_full_prev,  # relatives of periods t (cash first)
+            "previous": drifted,  # what the network was given
+            "written": written,  # what it wrote for periods t
+        }
         return float(reward.detach())
 
     # ------------------------------------------------------------ online learning
