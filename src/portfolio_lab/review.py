@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from .exceptions import PortfolioLabError
 
-__all__ = ["ReviewFailed", "Review"]
+__all__ = ["ReviewFailed", "Review", "remainder_by_root", "wealth_by_loop"]
 
 
 class ReviewFailed(PortfolioLabError, AssertionError):
@@ -62,3 +63,68 @@ class Review:
         if failed:
             raise ReviewFailed(f"review of {self.subject}: failed checks: {failed}")
         return table
+
+
+def remainder_by_root(held: np.ndarray, target: np.ndarray, fee: float, *, cash: bool) -> float:
+    """Transaction remainder μ as a root of the cash account (Brent's method), for reviews.
+
+    Independent of the backtester's fixed point: μ solves ``cash_before + (1 − c) · sold
+    − bought / (1 − c) = μ · cash_after``, with ``sold = Σ (w'_i − μ w_i)⁺`` and
+    ``bought = Σ (μ w_i − w'_i)⁺`` over the risky assets.
+
+    Parameters
+    ----------
+    held, target : numpy.ndarray, shape (n,)
+        Weights before (drifted) and after the rebalancing; cash first when ``cash``.
+    fee : float
+        Proportional cost on each side.
+    cash : bool
+        Whether entry 0 is cash.
+
+    Returns
+    -------
+    float
+    """
+    from scipy.optimize import brentq
+
+    h, w = np.asarray(held, dtype=float), np.asarray(target, dtype=float)
+    c0_before, c0_after = (h[0], w[0]) if cash else (1.0 - h.sum(), 1.0 - w.sum())
+    hr, wr = (h[1:], w[1:]) if cash else (h, w)
+
+    def surplus(mu: float) -> float:
+        sold = np.clip(hr - mu * wr, 0, None).sum()
+        bought = np.clip(mu * wr - hr, 0, None).sum()
+        return float(c0_before + (1 - fee) * sold - bought / (1 - fee) - mu * c0_after)
+
+    if fee == 0.0 or abs(surplus(1.0)) < 1e-15:
+        return 1.0
+    return float(brentq(surplus, 1e-9, 1.0, xtol=1e-15, rtol=1e-15, maxiter=200))
+
+
+def wealth_by_loop(
+    weights: np.ndarray, relatives: np.ndarray, held0: np.ndarray, fee: float, *, cash: bool
+) -> np.ndarray:
+    """Net per-period returns of a weight schedule by a plain loop, for reviews.
+
+    Parameters
+    ----------
+    weights, relatives : numpy.ndarray, shape (T, n)
+        Target weights and price relatives (cash column of ones included when ``cash``).
+    held0 : numpy.ndarray, shape (n,)
+        Weights held before the first rebalancing.
+    fee : float
+    cash : bool
+
+    Returns
+    -------
+    numpy.ndarray, shape (T,)
+        ``μ_t · w_tᵀ x_t − 1``.
+    """
+    held = np.asarray(held0, dtype=float)
+    out = np.empty(len(weights))
+    for t in range(len(weights)):
+        mu = remainder_by_root(held, weights[t], fee, cash=cash)
+        g = float(weights[t] @ relatives[t])
+        out[t] = mu * g - 1.0
+        held = weights[t] * relatives[t] / g
+    return out

@@ -177,3 +177,28 @@ def test_validation_is_held_out_and_selects_a_checkpoint(prices):
     assert pd.Timestamp(m.train_dates_["last_training_target"]) < pd.Timestamp(
         m.train_dates_["validation_first_target"]
     )
+
+
+def test_policy_with_ohlc_features_is_causal(prices):
+    f = ohlc(prices)
+
+    def make(feats):
+        return WalkForwardPolicy(
+            EIIE(features=("close", "high", "low", "open"), normalize="open", **SMALL),
+            refit_every=200,
+            first_fit=60,
+            features=feats,
+        )
+
+    a = run(make(f), prices, fee=0.0025, cash=True)
+    assert np.allclose(a.weights.sum(axis=1), 1.0)
+    g = {k: v.copy() for k, v in f.items()}
+    for v in g.values():
+        v.iloc[101:] *= 1.5
+    b_prices = prices.copy()
+    b_prices.iloc[101:] *= 1.5
+    b = run(make(g), b_prices, fee=0.0025, cash=True)
+    np.testing.assert_array_equal(a.weights.to_numpy()[:101], b.weights.to_numpy()[:101])
+    assert not np.array_equal(a.weights.to_numpy()[101:], b.weights.to_numpy()[101:])
+    with pytest.raises(InputError, match="online"):
+        WalkForwardPolicy(EIIE(online_steps=1), refit_every=5, features=f)

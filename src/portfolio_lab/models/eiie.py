@@ -48,7 +48,7 @@ from ._persistence import load_folder, save_folder
 from ._training import derive_seed, resolve_device, seeded
 from ._validation import check_columns, check_prices
 
-__all__ = ["EIIE", "NETWORKS", "price_tensor", "geometric_starts"]
+__all__ = ["EIIE", "NETWORKS", "price_tensor", "geometric_starts", "eiie_reward"]
 
 NETWORKS = ("cnn", "lstm", "rnn")
 FEATURE_NAMES = ("close", "high", "low", "open", "volume")
@@ -114,6 +114,30 @@ def geometric_starts(
     p /= p.sum()
     back = rng.choice(n_starts, size=count, p=p)
     return n_starts - 1 - back
+
+
+def eiie_reward(
+    weights: Any, previous: Any, relatives: Any, commission: float, kind: str = "log"
+) -> Any:
+    """Training reward of a batch: mean ``log(μ wᵀy)`` or mean ``μ wᵀy − 1``.
+
+    Parameters
+    ----------
+    weights, previous, relatives : torch.Tensor, shape (B, n + 1)
+        Chosen weights, weights held before (drifted), next relatives; cash first.
+    commission : float
+        Rate ``c`` of the first-order remainder ``μ = 1 − c Σ_{i≥1} |w_i − w'_i|``.
+    kind : {"log", "simple"}
+
+    Returns
+    -------
+    torch.Tensor, scalar
+    """
+    mu = 1.0 - commission * (weights[:, 1:] - previous[:, 1:]).abs().sum(dim=1)
+    growth = mu * (weights * relatives).sum(dim=1)
+    if kind == "log":
+        return growth.log().mean()
+    return (growth - 1.0).mean()
 
 
 # ------------------------------------------------------------------------- networks
@@ -514,12 +538,7 @@ class EIIE(BaseAllocator):
             [torch.ones(B, 1, device=dev), torch.as_tensor(y, dtype=torch.float32, device=dev)],
             dim=1,
         )
-        mu = 1.0 - float(self.commission) * (w[:, 1:] - prev_t[:, 1:]).abs().sum(dim=1)
-        growth = mu * (w * yt).sum(dim=1)
-        if self.reward == "log":
-            reward = torch.log(growth).mean()
-        else:
-            reward = (growth - 1.0).mean()
+        reward = eiie_reward(w, prev_t, yt, float(self.commission), self.reward)
         self._opt.zero_grad(set_to_none=True)
         (-reward).backward()
         self._opt.step()

@@ -123,6 +123,7 @@ def run_seeds(
     progress: bool = True,
     desc: str = "seeds",
     fee: float = 0.0,
+    features: Any = None,
 ) -> list[SeedRun]:
     """Run ``WalkForwardPolicy(estimator.clone(random_state=seed))`` for each seed, fee 0.
 
@@ -139,6 +140,8 @@ def run_seeds(
     progress : bool
         tqdm over seeds.
     desc : str
+    features : mapping of str to DataFrame, optional
+        Extra price features handed to the policy (see :class:`WalkForwardPolicy`).
     fee : float
         Cost per side of the simulation (the schedule of a model that learns online, or
         reads its held weights, depends on it; otherwise 0 and :func:`recost` later).
@@ -158,6 +161,7 @@ def run_seeds(
             first_fit=first_fit,
             columns=[str(c) for c in prices.columns],
             name=f"{type(estimator).__name__}[seed={seed}]",
+            features=features,
         )
         cash = bool(estimator.outputs_cash)
         result = run(policy, prices, fee=fee, benchmark=benchmark, cash=cash)

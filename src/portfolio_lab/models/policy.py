@@ -48,6 +48,12 @@ class WalkForwardPolicy(Policy):
         engine's ``"cash"`` column is not among them.
     name : str, optional
         Label of the strategy (default: the estimator's class name).
+    features : mapping of str to DataFrame, optional
+        Extra price features (e.g. open, high, low and close frames of the risky assets)
+        on the *same rows as the simulated prices*. The engine hands over closes only, so
+        an estimator that reads more features gets, at period ``t``, these frames cut at
+        price row ``t`` (the last price it has seen): fit and predict see only the past.
+        Not combinable with online learning.
 
     Attributes
     ----------
@@ -69,6 +75,7 @@ class WalkForwardPolicy(Policy):
         first_fit: int | None = None,
         columns: Any = None,
         name: str | None = None,
+        features: Any = None,
     ) -> None:
         if not isinstance(estimator, BaseAllocator):
             raise InputError(
@@ -89,6 +96,9 @@ class WalkForwardPolicy(Policy):
         self.columns = None if columns is None else [str(c) for c in columns]
         self.name = name or type(estimator).__name__
         self.allow_short = False
+        self.features = None if features is None else dict(features)
+        if self.features is not None and int(getattr(estimator, "online_steps", 0) or 0):
+            raise InputError("features= and online learning cannot be combined (closes only)")
 
     @property
     def start(self) -> int:
@@ -145,6 +155,11 @@ class WalkForwardPolicy(Policy):
         if (t - start) % self.rebalance_every:
             return np.asarray(held, dtype=float).copy()
         need = self.estimator_.predict_rows - 1
+        if self.features is not None:
+            cut = {f: frame.iloc[max(0, t - need) : t + 1] for f, frame in self.features.items()}
+            prev = np.asarray(held, dtype=float) if self.estimator_.uses_previous_weights else None
+            kwargs = {} if prev is None else {"previous": prev}
+            return np.asarray(self.estimator_.predict(cut, **kwargs).to_numpy(), dtype=float)
         recent = self._risky(history[-need:])
         if self.estimator_.uses_previous_weights:
             w = self.estimator_.predict_relatives(recent, previous=np.asarray(held, dtype=float))
@@ -159,7 +174,12 @@ class WalkForwardPolicy(Policy):
         frame = pd.DataFrame(prices, index=pd.RangeIndex(lo, t + 1), columns=self._names)
         seed = derive_seed(self.base_seed_, k)
         model = self.estimator.clone(random_state=seed, progress=False)
-        model.fit(frame)
+        if self.features is not None:
+            if any(len(f) < t + 1 for f in self.features.values()):
+                raise ShapeError("features= frames are shorter than the simulated prices")
+            model.fit({f: fr.iloc[lo : t + 1] for f, fr in self.features.items()})
+        else:
+            model.fit(frame)
         self.estimator_ = model
         self._seen = t
         hist = list(getattr(model, "history_", []))
