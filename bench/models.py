@@ -1,10 +1,12 @@
-"""Learned-allocator speed: LSTMSharpe epochs, walk-forward blocks and prediction latency.
+"""Learned-allocator speed: LSTMSharpe epochs and blocks, prediction latency, EIIE steps/s.
 
 On the bundled S&P data (20 stocks, window 50, 64 units, batch 64): the time of one epoch
 over a block of about 2 000 samples, of a whole block (100 epochs, early stopping off),
 and of one prediction (``predict`` on a DataFrame, and the array path the backtest
 policy uses), on the CPU with 1 and 2 torch threads, and on CUDA when torch sees a GPU.
-Medians of repeats. Writes results/benchmarks/models_<machine>.json.
+EIIE: training steps per second of each network at 30 assets (the OLPS DJIA set), window
+50, batch 109 (PGPortfolio's), batch construction and PVM update included. Medians of
+repeats. Writes results/benchmarks/models_<machine>.json.
 
     .venv/bin/python bench/models.py [--epochs 100] [--repeats 3] [--machine NAME]
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from portfolio_lab._io import write_json
 from portfolio_lab.data import load_prices
-from portfolio_lab.models import LSTMSharpe
+from portfolio_lab.models import EIIE, LSTMSharpe
 from portfolio_lab.timing import limit_threads, machine_name, machine_record, time_calls
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +64,24 @@ def time_device(device: str, threads: int | None, epochs: int, repeats: int) -> 
     return out
 
 
+def eiie_steps(network: str, threads: int | None, device: str, repeats: int, steps: int) -> dict:
+    prices = load_prices("olps:djia")  # 30 assets, 507 days
+    out: dict = {"network": network, "device": device, "threads": threads}
+    with limit_threads(threads):
+        EIIE(network=network, steps=5, batch_size=109, device=device, random_state=0).fit(prices)
+        rates = []
+        for r in range(repeats):
+            model = EIIE(
+                network=network, steps=steps, batch_size=109, device=device, random_state=r
+            )
+            start = time.perf_counter()
+            model.fit(prices)
+            rates.append(steps / (time.perf_counter() - start))
+        out["steps_per_second_median"] = statistics.median(rates)
+    out.update({"assets": prices.shape[1], "window": 50, "batch_size": 109, "steps": steps})
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100)
@@ -75,6 +95,13 @@ def main() -> None:
     gpu = torch.cuda.is_available()
     if gpu:
         runs.append(time_device("cuda", None, args.epochs, args.repeats))
+    eiie = [
+        eiie_steps(net, t, "cpu", args.repeats, {"cnn": 300, "rnn": 100, "lstm": 40}[net])
+        for net in ("cnn", "lstm", "rnn")
+        for t in (1, 2)
+    ]
+    if gpu:
+        eiie += [eiie_steps(net, None, "cuda", args.repeats, 300) for net in ("cnn", "lstm", "rnn")]
     record = {
         "benchmark": "models",
         "machine": args.machine,
@@ -83,11 +110,17 @@ def main() -> None:
         "torch": torch.__version__,
         "gpu": torch.cuda.get_device_name(0) if gpu else None,
         "runs": runs,
+        "eiie": eiie,
         "note": "wall-clock medians; a block is one full fit without early stopping",
     }
     target = ROOT / "results" / "benchmarks" / f"models_{args.machine}.json"
     write_json(target, record)
     print(f"wrote {target}")
+    for e in eiie:
+        print(
+            f"EIIE {e['network']:4s} {e['device']} threads={e['threads']}: "
+            f"{e['steps_per_second_median']:.0f} steps/s"
+        )
     for r in runs:
         print(
             f"{r['device']:5s} threads={r['threads']}: "

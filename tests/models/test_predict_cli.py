@@ -49,3 +49,15 @@ def test_predict_errors_exit_2(saved, tmp_path, capsys):
     assert "lack the model's assets" in capsys.readouterr().err
     assert main(["predict", "--model", str(folder), "--prices", str(tmp_path / "x.csv")]) == 2
     assert "no prices file" in capsys.readouterr().err
+
+
+def test_predict_loads_an_eiie_agent(tmp_path, capsys):
+    from portfolio_lab.models import EIIE
+
+    prices = load_prices("olps:djia").iloc[:120]
+    folder = tmp_path / "agent"
+    EIIE(window=10, steps=5, batch_size=16, random_state=0).fit(prices).save(folder)
+    assert main(["predict", "--model", str(folder), "--source", "olps:djia", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["class"] == "EIIE" and list(record["weights"])[0] == "cash"
+    assert sum(record["weights"].values()) == pytest.approx(1.0)
