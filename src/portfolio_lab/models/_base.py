@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..exceptions import NotFittedError
 
-__all__ = ["BaseAllocator"]
+__all__ = ["BaseAllocator", "date_label"]
 
 
 class BaseAllocator:
@@ -110,3 +110,10 @@ class BaseAllocator:
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
+
+
+def date_label(stamp: Any) -> str:
+    """ISO date of a midnight timestamp, else its string (the name of a prediction)."""
+    if isinstance(stamp, pd.Timestamp) and stamp == stamp.normalize():
+        return stamp.date().isoformat()
+    return str(stamp)

@@ -19,7 +19,7 @@ import numpy as np
 from .._io import atomic_path, write_json
 from ..exceptions import ModelFileError
 
-__all__ = ["FORMAT_VERSION", "save_folder", "load_folder"]
+__all__ = ["FORMAT_VERSION", "save_folder", "load_folder", "module_state", "load_device"]
 
 FORMAT_VERSION = 1
 _WEIGHTS = "weights.safetensors"
@@ -100,3 +100,21 @@ def load_folder(path: str | os.PathLike[str], expected_class: str) -> tuple[dict
     except (SafetensorError, OSError, ValueError) as err:
         raise ModelFileError(f"{weights_path} is not a readable safetensors file: {err}") from err
     return tensors, meta
+
+
+def module_state(tensors: dict[str, Any]) -> dict[str, Any]:
+    """Pick the network's state dict out of saved tensors (names prefixed ``module.``)."""
+    return {k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")}
+
+
+def load_device(saved: str, device: str | None) -> str:
+    """Choose where a loaded network goes: ``device``, else the saved one.
+
+    A saved GPU name becomes the CPU when no GPU is visible.
+    """
+    if device is not None:
+        return device
+    import torch
+
+    saved = str(saved)
+    return "cpu" if saved.startswith("cuda") and not torch.cuda.is_available() else saved

@@ -43,8 +43,8 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InputError, ShapeError
-from ._base import BaseAllocator
-from ._persistence import load_folder, save_folder
+from ._base import BaseAllocator, date_label
+from ._persistence import load_device, load_folder, module_state, save_folder
 from ._training import derive_seed, resolve_device, seeded
 from ._validation import check_columns, check_prices
 
@@ -472,10 +472,10 @@ class EIIE(BaseAllocator):
         dates = close.index
         n_val = int(round(float(self.validation_fraction) * len(dates)))
         self.train_dates_ = {
-            "first_price": _label(dates[0]),
-            "last_price": _label(dates[-1]),
-            "last_training_target": _label(dates[len(dates) - n_val - 1]),
-            "validation_first_target": _label(dates[len(dates) - n_val]) if n_val else None,
+            "first_price": date_label(dates[0]),
+            "last_price": date_label(dates[-1]),
+            "last_training_target": date_label(dates[len(dates) - n_val - 1]),
+            "validation_first_target": date_label(dates[len(dates) - n_val]) if n_val else None,
         }
         self.seed_ = seed
         self.n_periods_ = int(T)
@@ -625,7 +625,7 @@ class EIIE(BaseAllocator):
         self._check_fitted()
         feats, close = self._stack(prices, self.min_predict_rows, fitting=False)
         w = self._weights(feats[:, -int(self.window) :], self._previous(previous))
-        return pd.Series(w, index=self._output_index(), name=_label(close.index[-1]))
+        return pd.Series(w, index=self._output_index(), name=date_label(close.index[-1]))
 
     def predict_relatives(
         self, relatives: np.ndarray, previous: np.ndarray | None = None
@@ -668,8 +668,6 @@ class EIIE(BaseAllocator):
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, device: str | None = None) -> EIIE:
         """Read an agent written by :meth:`save` (it predicts; it does not resume training)."""
-        import torch
-
         from ..exceptions import ModelFileError
 
         tensors, meta = load_folder(path, cls.__name__)
@@ -685,13 +683,11 @@ class EIIE(BaseAllocator):
                 int(model.hidden_size),
                 bool(model.use_previous),
             )
-            state = {k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")}
+            state = module_state(tensors)
             net.load_state_dict(state, strict=True)
         except (KeyError, TypeError, RuntimeError, ValueError) as err:
             raise ModelFileError(f"{path} does not describe a valid {cls.__name__}: {err}") from err
-        if device is None:
-            saved = str(model.device)
-            device = "cpu" if saved.startswith("cuda") and not torch.cuda.is_available() else saved
+        device = load_device(model.device, device)
         model.device = device
         model.module_ = net.to(resolve_device(device)).eval()
         model.assets_ = [str(a) for a in meta["assets"]]
@@ -700,9 +696,3 @@ class EIIE(BaseAllocator):
         model.seed_ = meta.get("seed")
         model._feats = np.ones((len(feats), 1, len(model.assets_)))
         return model
-
-
-def _label(stamp: Any) -> str:
-    if isinstance(stamp, pd.Timestamp) and stamp == stamp.normalize():
-        return stamp.date().isoformat()
-    return str(stamp)

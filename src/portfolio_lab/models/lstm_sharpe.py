@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InputError
-from ._base import BaseAllocator
-from ._persistence import load_folder, save_folder
+from ._base import BaseAllocator, date_label
+from ._persistence import load_device, load_folder, module_state, save_folder
 from ._training import derive_seed, resolve_device, seeded, train
 from ._validation import check_columns, check_prices
 from .denoise import Denoiser, wavelet_denoise_windows
@@ -457,7 +457,7 @@ class LSTMSharpe(BaseAllocator):
         check_columns(frame, self.assets_)
         values = frame.to_numpy()[-self.predict_rows :]
         w = self._weights_from_returns(values[1:] / values[:-1] - 1.0)
-        return pd.Series(w, index=self._output_index(), name=_label(frame.index[-1]))
+        return pd.Series(w, index=self._output_index(), name=date_label(frame.index[-1]))
 
     def predict_relatives(
         self, relatives: np.ndarray, previous: np.ndarray | None = None
@@ -516,15 +516,13 @@ class LSTMSharpe(BaseAllocator):
             The folder is missing, incomplete, of another class, or its tensors do not fit
             the saved hyperparameters.
         """
-        import torch
-
         from ..exceptions import ModelFileError
 
         tensors, meta = load_folder(path, cls.__name__)
         try:
             model = cls(**meta["params"])
             assets = [str(a) for a in meta["assets"]]
-            state = {k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")}
+            state = module_state(tensors)
             n_features = int(state["feature_scale"].shape[1])
             net = LSTMSharpeNet(
                 len(assets),
@@ -540,9 +538,7 @@ class LSTMSharpe(BaseAllocator):
             )
         except (KeyError, TypeError, RuntimeError, ValueError) as err:
             raise ModelFileError(f"{path} does not describe a valid {cls.__name__}: {err}") from err
-        if device is None:
-            saved = str(model.device)
-            device = "cpu" if saved.startswith("cuda") and not torch.cuda.is_available() else saved
+        device = load_device(model.device, device)
         model.device = device
         model.module_ = net.to(resolve_device(device)).eval()
         model.assets_ = assets
@@ -559,10 +555,3 @@ class LSTMSharpe(BaseAllocator):
 def _tensors_np(tensors: dict[str, Any]) -> dict[str, np.ndarray]:
     """Convert a dict of torch tensors to float64 numpy arrays."""
     return {k: v.double().numpy() for k, v in tensors.items() if not k.startswith("module.")}
-
-
-def _label(stamp: Any) -> str:
-    """ISO date of a midnight timestamp, else its string."""
-    if isinstance(stamp, pd.Timestamp) and stamp == stamp.normalize():
-        return stamp.date().isoformat()
-    return str(stamp)
