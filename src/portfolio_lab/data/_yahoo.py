@@ -318,6 +318,70 @@ def _load_one(
     return frame.loc[start:end]
 
 
+def _load_fields(
+    tickers: Sequence[str] | None,
+    fields: tuple[str, ...],
+    *,
+    start: Any,
+    end: Any,
+    universe: str | None,
+    cache_dir: str | os.PathLike[str] | None,
+    refresh: bool,
+    progress: bool,
+) -> dict[str, pd.DataFrame]:
+    """Load ``fields`` of every ticker through the cache: one (T, n) frame per field."""
+    if universe is not None:
+        if tickers is not None:
+            raise DataError("pass either tickers= or universe=, not both")
+        from portfolio_lab.data._universes import load_universe
+
+        tickers = list(load_universe(universe).tickers)
+    if not tickers:
+        raise DataError("the 'yahoo' source needs tickers=[...] or universe='...'")
+    if len(set(tickers)) != len(tickers):
+        raise DataError(f"tickers repeat a name: {list(tickers)}")
+    if start is None:
+        raise DataError("the 'yahoo' source needs start= (e.g. start='2015-01-01')")
+    from portfolio_lab.data._loader import as_timestamp
+
+    start_ts = as_timestamp(start, "start").normalize()
+    end_parsed = as_timestamp(end, "end")
+    yesterday = pd.Timestamp.today().normalize() - pd.Timedelta(days=1)
+    end_ts = end_parsed.normalize() if end_parsed is not None else yesterday
+    if start_ts > end_ts:
+        raise DataError(f"start {start_ts.date()} is after end {end_ts.date()}")
+    cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    net = _Network(cache_root)
+    need_ohlc = bool(set(fields) & {"open", "high", "low"})
+
+    from tqdm import tqdm
+
+    columns = {}
+    for ticker in tqdm(tickers, desc="yahoo", disable=not progress):
+        columns[ticker] = _load_one(
+            ticker, start_ts, end_ts, cache_root, refresh, net, need_ohlc=need_ohlc
+        )
+    out = {}
+    for field in fields:
+        frame = pd.concat({t: f[field] for t, f in columns.items()}, axis=1, join="outer")
+        frame = frame.sort_index()
+        frame.index.name = "date"
+        # Mon-Fri only: a market trading on Sundays (Tadawul) would otherwise add a row on
+        # which every other ticker is missing
+        frame = frame.loc[frame.index.dayofweek < 5, list(tickers)].astype(np.float64)
+        if frame.empty:
+            raise DataError(
+                f"no Yahoo prices for {list(tickers)} on weekdays between {start_ts.date()} "
+                f"and {end_ts.date()}"
+            )
+        frame.attrs = {
+            "source": "yahoo",
+            "calendar": "weekdays on which at least one ticker traded",
+        }
+        out[field] = frame
+    return out
+
+
 def load_yahoo(
     tickers: Sequence[str] | None,
     *,
@@ -327,8 +391,7 @@ def load_yahoo(
     cache_dir: str | os.PathLike[str] | None = None,
     refresh: bool = False,
     progress: bool = False,
-    _fields: tuple[str, ...] | None = None,
-) -> Any:
+) -> pd.DataFrame:
     """Load adjusted daily closes from Yahoo Finance, from the on-disk cache when possible.
 
     Parameters
@@ -366,82 +429,16 @@ def load_yahoo(
     UnknownTickerError
         Yahoo returned no rows for a ticker.
     """
-    if universe is not None:
-        if tickers is not None:
-            raise DataError("pass either tickers= or universe=, not both")
-        from portfolio_lab.data._universes import load_universe
-
-        tickers = list(load_universe(universe).tickers)
-    if not tickers:
-        raise DataError("the 'yahoo' source needs tickers=[...] or universe='...'")
-    if len(set(tickers)) != len(tickers):
-        raise DataError(f"tickers repeat a name: {list(tickers)}")
-    if start is None:
-        raise DataError("the 'yahoo' source needs start= (e.g. start='2015-01-01')")
-    from portfolio_lab.data._loader import as_timestamp
-
-    start_ts = as_timestamp(start, "start").normalize()
-    end_parsed = as_timestamp(end, "end")
-    yesterday = pd.Timestamp.today().normalize() - pd.Timedelta(days=1)
-    end_ts = end_parsed.normalize() if end_parsed is not None else yesterday
-    if start_ts > end_ts:
-        raise DataError(f"start {start_ts.date()} is after end {end_ts.date()}")
-    cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    net = _Network(cache_root)
-
-    from tqdm import tqdm
-
-    columns = {}
-    for ticker in tqdm(tickers, desc="yahoo", disable=not progress):
-        columns[ticker] = _load_one(
-            ticker,
-            start_ts,
-            end_ts,
-            cache_root,
-            refresh,
-            net,
-            need_ohlc=bool(set(_fields or ()) & {"open", "high", "low"}),
-        )
-    if _fields is not None:
-        return _field_frames(columns, list(tickers), _fields, start_ts, end_ts)
-    frame = pd.concat({t: f["close"] for t, f in columns.items()}, axis=1, join="outer")
-    frame = frame.sort_index()
-    frame.index.name = "date"
-    # Mon-Fri only: a market trading on Sundays (Tadawul) would otherwise add a row on
-    # which every other ticker is missing
-    frame = frame.loc[frame.index.dayofweek < 5, list(tickers)].astype(np.float64)
-    if frame.empty:
-        raise DataError(
-            f"no Yahoo prices for {list(tickers)} on weekdays between {start_ts.date()} "
-            f"and {end_ts.date()}"
-        )
-    frame.attrs = {
-        "source": "yahoo",
-        "calendar": "weekdays on which at least one ticker traded",
-    }
-    return frame
-
-
-def _field_frames(
-    columns: dict[str, pd.DataFrame],
-    tickers: list[str],
-    fields: tuple[str, ...],
-    start: pd.Timestamp,
-    end: pd.Timestamp,
-) -> dict[str, pd.DataFrame]:
-    out = {}
-    for field in fields:
-        frame = pd.concat({t: f[field] for t, f in columns.items()}, axis=1, join="outer")
-        frame = frame.sort_index()
-        frame.index.name = "date"
-        frame = frame.loc[frame.index.dayofweek < 5, tickers].astype(np.float64)
-        frame.attrs = {"source": "yahoo", "field": field}
-        out[field] = frame
-    if out["close"].empty if "close" in out else False:
-        raise DataError(
-            f"no Yahoo prices for {tickers} on weekdays between {start.date()} and {end.date()}"
-        )
-    return out
+    return _load_fields(
+        tickers,
+        ("close",),
+        start=start,
+        end=end,
+        universe=universe,
+        cache_dir=cache_dir,
+        refresh=refresh,
+        progress=progress,
+    )["close"]
 
 
 def load_yahoo_ohlcv(
@@ -470,19 +467,22 @@ def load_yahoo_ohlcv(
     Returns
     -------
     dict of str to pandas.DataFrame
-        Field -> (T, n) frame on the same dates and columns.
+        Field -> (T, n) frame on the same dates and columns (``attrs["field"]`` names it).
     """
     chosen = tuple(str(f) for f in fields)
     bad = [f for f in chosen if f not in FIELDS]
     if bad or not chosen:
         raise DataError(f"unknown fields {bad or chosen}; use some of {FIELDS}")
-    return load_yahoo(
+    out = _load_fields(
         tickers,
+        chosen,
         start=start,
         end=end,
         universe=universe,
         cache_dir=cache_dir,
         refresh=refresh,
         progress=progress,
-        _fields=chosen,
     )
+    for field, frame in out.items():
+        frame.attrs["field"] = field
+    return out
