@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data._yahoo import FIELDS
 from ..exceptions import InputError, ShapeError
 from ._base import BaseAllocator, date_label
 from ._persistence import load_device, load_folder, module_state, save_folder
@@ -51,7 +52,6 @@ from ._validation import check_columns, check_prices
 __all__ = ["EIIE", "NETWORKS", "price_tensor", "geometric_starts", "eiie_reward"]
 
 NETWORKS = ("cnn", "lstm", "rnn")
-FEATURE_NAMES = ("close", "high", "low", "open", "volume")
 _REWARDS = ("log", "simple")
 
 
@@ -335,9 +335,9 @@ class EIIE(BaseAllocator):
         feats = tuple(str(f) for f in self.features)
         if not feats or feats[0] != "close" or len(set(feats)) != len(feats):
             raise InputError(f"features must start with 'close' and not repeat, got {feats}")
-        unknown = [f for f in feats if f not in FEATURE_NAMES]
+        unknown = [f for f in feats if f not in FIELDS]
         if unknown:
-            raise InputError(f"unknown features {unknown}; use some of {FEATURE_NAMES}")
+            raise InputError(f"unknown features {unknown}; use some of {FIELDS}")
         if self.normalize not in ("close", "open"):
             raise InputError(f"normalize must be 'close' or 'open', got {self.normalize!r}")
         if self.normalize == "open" and "open" not in feats:

@@ -29,7 +29,6 @@ __all__ = [
     "recost",
     "seed_table",
     "schedule_frame",
-    "mean_and_spread",
     "parse_override",
 ]
 
@@ -283,14 +282,6 @@ def schedule_frame(
             }
         )
     return pd.DataFrame(rows)
-
-
-def mean_and_spread(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """Mean, standard deviation, min and max over rows of the given columns."""
-    sub = table[list(columns)].astype(float)
-    return pd.DataFrame(
-        {"mean": sub.mean(), "std": sub.std(ddof=1), "min": sub.min(), "max": sub.max()}
-    ).T
 
 
 def parse_override(text: str) -> dict[str, Any]:

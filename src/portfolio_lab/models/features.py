@@ -15,11 +15,9 @@ The target of sample ``t`` is the next return ``r_{t+1}``; it is never part of a
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 __all__ = [
     "FEATURES",
-    "simple_returns_of",
     "return_windows",
     "features_of_windows",
     "window_features",
@@ -27,21 +25,6 @@ __all__ = [
 ]
 
 FEATURES = ("price", "return")
-
-
-def simple_returns_of(prices: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """Compute the simple returns ``P_t / P_{t-1} - 1`` of a (T + 1, n) price table.
-
-    Parameters
-    ----------
-    prices : DataFrame or numpy.ndarray, shape (T + 1, n)
-
-    Returns
-    -------
-    numpy.ndarray, shape (T, n)
-    """
-    p = np.asarray(prices, dtype=float)
-    return p[1:] / p[:-1] - 1.0
 
 
 def return_windows(returns: np.ndarray, window: int, ends: np.ndarray | None = None) -> np.ndarray:

@@ -407,11 +407,11 @@ class LSTMSharpe(BaseAllocator):
         self.assets_ = [str(c) for c in frame.columns]
         dates = frame.index
         self.train_dates_ = {
-            "first_price": str(dates[0]),
-            "last_price": str(dates[-1]),
-            "last_training_target": str(dates[last_train_target + 1]),
-            "validation_first_target": None if n_val == 0 else str(dates[ends[n_train] + 2]),
-            "validation_last_target": None if n_val == 0 else str(dates[ends[-1] + 2]),
+            "first_price": date_label(dates[0]),
+            "last_price": date_label(dates[-1]),
+            "last_training_target": date_label(dates[last_train_target + 1]),
+            "validation_first_target": None if n_val == 0 else date_label(dates[ends[n_train] + 2]),
+            "validation_last_target": None if n_val == 0 else date_label(dates[ends[-1] + 2]),
         }
         self.n_samples_ = {"train": int(n_train), "validation": int(n_val)}
         self.seed_ = seed
