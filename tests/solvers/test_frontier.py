@@ -114,9 +114,9 @@ def fake_qp(monkeypatch: pytest.MonkeyPatch) -> _FakeQP:
 
 def test_constrained_calls_delegate_to_qp_with_resolved_bounds(fake_qp: _FakeQP) -> None:
     mu, cov, _ = random_problem(4, seed=0)
-    assert efficient_frontier(mu, cov, [0.1, 0.2], long_only=True, target_kind="geq") == (
-        "frontier"
-    )
+    assert efficient_frontier(
+        mu, cov, [0.1, 0.2], long_only=True, target_kind="geq", method="admm"
+    ) == ("frontier")
     name, args, kwargs = fake_qp.calls[-1]
     assert name == "qp_frontier"
     np.testing.assert_array_equal(args[0], mu)
@@ -132,7 +132,9 @@ def test_constrained_calls_delegate_to_qp_with_resolved_bounds(fake_qp: _FakeQP)
     np.testing.assert_array_equal(kwargs["upper"], np.full(4, 0.5))
 
     upper = np.array([0.4, 0.4, 0.4, 1.0])
-    assert max_sharpe(mu, cov, 0.01, long_only=True, bounds=(None, upper)) == "max_sharpe"
+    assert max_sharpe(mu, cov, 0.01, long_only=True, bounds=(None, upper), method="admm") == (
+        "max_sharpe"
+    )
     _, args, kwargs = fake_qp.calls[-1]
     assert args[2] == 0.01
     np.testing.assert_array_equal(kwargs["lower"], np.zeros(4))
@@ -146,7 +148,7 @@ def test_delegation_keeps_torch_namespace(fake_qp: _FakeQP) -> None:
     _, args, kwargs = fake_qp.calls[-1]
     assert isinstance(args[0], torch.Tensor)
     assert isinstance(kwargs["lower"], torch.Tensor) and kwargs["lower"].dtype == torch.float64
-    efficient_frontier(torch.tensor(mu), torch.tensor(cov), [0.0], bounds=(0, 1))
+    efficient_frontier(torch.tensor(mu), torch.tensor(cov), [0.0], bounds=(0, 1), method="admm")
     _, args, kwargs = fake_qp.calls[-1]
     assert isinstance(args[2], torch.Tensor) and isinstance(kwargs["upper"], torch.Tensor)
 

@@ -7,7 +7,6 @@ the active set, scipy's LP solver for the attainable return range, direct evalua
 
 from __future__ import annotations
 
-import cvxpy as cp
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -17,42 +16,10 @@ from scipy.optimize import linprog
 from portfolio_lab.exceptions import InfeasibleTargetError, InputError, ShapeError
 from portfolio_lab.solvers.qp import qp_frontier, qp_max_sharpe, qp_min_variance, return_range
 
+from ._problems import clarabel, clarabel_max_sharpe, factor_problem, kkt_violation
+
 W_TOL = 1e-6
 OBJ_RTOL = 1e-8
-
-
-def factor_problem(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    k = min(4, n)
-    b = rng.normal(0.0, 0.6, (n, k))
-    b[:, 0] = rng.uniform(0.5, 1.5, n)
-    cov = (b * rng.uniform(1e-4, 4e-4, k)) @ b.T + np.diag(rng.uniform(1e-4, 9e-4, n))
-    mu = b @ rng.uniform(1e-4, 4e-4, k) + rng.normal(0.0, 3e-4, n)
-    return mu, (cov + cov.T) / 2
-
-
-def clarabel(mu, cov, target, lo, hi, kind="eq"):
-    n = cov.shape[0]
-    d = float(np.mean(np.diag(cov)))
-    w = cp.Variable(n)
-    cons = [cp.sum(w) == 1]
-    if np.isfinite(lo).any():
-        cons.append(w[np.isfinite(lo)] >= lo[np.isfinite(lo)])
-    if np.isfinite(hi).any():
-        cons.append(w[np.isfinite(hi)] <= hi[np.isfinite(hi)])
-    if target is not None:
-        cons.append(mu @ w == target if kind == "eq" else mu @ w >= target)
-    prob = cp.Problem(cp.Minimize(0.5 * cp.quad_form(w, cp.psd_wrap(cov / d))), cons)
-    prob.solve(
-        solver="CLARABEL",
-        tol_gap_abs=1e-12,
-        tol_gap_rel=1e-12,
-        tol_feas=1e-12,
-        tol_ktratio=1e-10,
-        max_iter=500,
-    )
-    assert prob.status == "optimal"
-    return np.asarray(w.value)
 
 
 def assert_close(w, ref, cov):
@@ -60,37 +27,6 @@ def assert_close(w, ref, cov):
     fw, fr = w @ cov @ w, ref @ cov @ ref
     assert (fw - fr) / fr <= OBJ_RTOL  # never worse than the reference (it may be better)
     assert abs(fw - fr) / fr <= 1e-6
-
-
-def kkt_violation(w, mu, cov, lo, hi, target, kind, tol=1e-9):
-    """Recover multipliers independently and return (stationarity, dual sign, primal) errors.
-
-    The equality multipliers (budget, return) come from least squares on the free assets,
-    where stationarity reads ``(Σw)_F = λ₁ 1 + λ₂ μ_F``; the bound multipliers are then
-    ``ζ = Σw − λ₁ 1 − λ₂ μ`` on the active set and must be ≥ 0 at a lower bound, ≤ 0 at an
-    upper bound (complementary slackness: ζ is zero off the active set by construction).
-    """
-    at_lo = np.abs(w - lo) <= tol
-    at_hi = (np.abs(w - hi) <= tol) & ~at_lo
-    free = ~(at_lo | at_hi)
-    ret_active = kind == "eq" or abs(mu @ w - target) <= 1e-10
-    g = cov @ w
-    basis = np.column_stack([np.ones(len(w)), mu] if ret_active else [np.ones(len(w))])
-    lam, *_ = np.linalg.lstsq(basis[free], g[free], rcond=None)
-    scale = np.max(np.abs(g))
-    zeta = g - basis @ lam
-    stationarity = np.max(np.abs(zeta[free]), initial=0.0) / scale
-    dual = max(float(np.max(-zeta[at_lo], initial=0.0)), float(np.max(zeta[at_hi], initial=0.0)))
-    if ret_active and kind == "geq":
-        dual = max(dual, -float(lam[1]) * np.max(np.abs(mu)))
-    gap = mu @ w - target
-    primal = max(
-        abs(w.sum() - 1),
-        abs(gap) if kind == "eq" else max(0.0, -gap),
-        float(np.max(lo - w, initial=0)),
-        float(np.max(w - hi, initial=0)),
-    )
-    return stationarity, dual / scale, primal
 
 
 CASES = [(5, 0), (30, 1), (120, 2), (300, 3)]
@@ -213,21 +149,6 @@ def test_min_variance_matches_clarabel(n, box):
     free = (res.weights > lo + 1e-9) & (res.weights < hi - 1e-9)
     assert np.max(np.abs(zeta[free])) < 1e-10 * np.max(np.abs(cov @ res.weights))
     assert res.kkt_residual < 1e-10
-
-
-def clarabel_max_sharpe(mu, cov, rf, lo, hi):
-    n = cov.shape[0]
-    d = float(np.mean(np.diag(cov)))
-    y, kappa = cp.Variable(n), cp.Variable()
-    cons = [(mu - rf) @ y == 1, cp.sum(y) == kappa, kappa >= 0]
-    fl, fh = np.isfinite(lo), np.isfinite(hi)
-    if fl.any():
-        cons.append(y[fl] >= kappa * lo[fl])
-    if fh.any():
-        cons.append(y[fh] <= kappa * hi[fh])
-    prob = cp.Problem(cp.Minimize(cp.quad_form(y, cp.psd_wrap(cov / d))), cons)
-    prob.solve(solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
-    return np.asarray(y.value) / float(kappa.value)
 
 
 @pytest.mark.parametrize(

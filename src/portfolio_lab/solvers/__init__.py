@@ -3,10 +3,12 @@
 Every function takes NumPy, torch or CuPy arrays (lists and pandas objects are converted
 to NumPy) and returns a frozen result record whose arrays are float64 in the inputs'
 namespace and on their device. With ``long_only`` or ``bounds`` the problems are handed to
-:mod:`portfolio_lab.solvers.qp` (imported lazily).
+:func:`critical_line` (exact corner portfolios, the default on CPU) or to the batched ADMM
+path of :mod:`portfolio_lab.solvers.qp` (imported lazily; the default on GPU).
 """
 
 from ._bounds import resolve_bounds
+from .cla import CriticalLineResult, critical_line
 from .closed_form import markowitz_lagrange, max_sharpe, min_variance
 from .frontier import efficient_frontier
 from .newton import (
@@ -31,6 +33,8 @@ __all__ = [
     "min_variance",
     "max_sharpe",
     "efficient_frontier",
+    "critical_line",
+    "CriticalLineResult",
     "barrier_min_variance",
     "barrier_objective",
     "newton_equality",

@@ -237,7 +237,13 @@ def min_variance(cov: Any, *, long_only: bool = False, bounds: Any = None) -> Po
 
 
 def max_sharpe(
-    mu: Any, cov: Any, risk_free: float = 0.0, *, long_only: bool = False, bounds: Any = None
+    mu: Any,
+    cov: Any,
+    risk_free: float = 0.0,
+    *,
+    long_only: bool = False,
+    bounds: Any = None,
+    method: str = "auto",
 ) -> PortfolioResult:
     """Tangency portfolio: maximize ``(wᵀμ − r_f) / sqrt(wᵀΣw)`` subject to ``1ᵀw = 1``.
 
@@ -260,6 +266,10 @@ def max_sharpe(
         Forbid negative weights.
     bounds : tuple (lower, upper), optional
         Scalars or (n,) arrays; ``None`` entries mean unbounded.
+    method : {"auto", "cla", "admm"}, default "auto"
+        Bounded problems only: the exact maximum over the critical line's segments
+        (default on CPU with finite lower bounds) or the homogenized QP solved by ADMM
+        with an active-set finish.
 
     Returns
     -------
@@ -279,6 +289,13 @@ def max_sharpe(
     rf = as_scalar(risk_free, "risk_free")
     if not is_unconstrained(long_only, bounds):
         lower, upper = resolve_bounds(p.n, long_only, bounds, p.xp, p.device)
+        from .frontier import bounded_method
+
+        if bounded_method(method, p.xp, lower, p.device) == "cla":
+            from .cla import critical_line
+
+            path = critical_line(p.mu, p.cov, lower=lower, upper=upper)
+            return path.max_sharpe(rf)
         return qp_module().qp_max_sharpe(p.mu, p.cov, rf, lower=lower, upper=upper)
     xp = p.xp
     low = factorize(p.cov, xp)

@@ -20,9 +20,28 @@ from ._validation import as_targets, prepare
 from .closed_form import frontier_constants
 from .results import FrontierResult
 
-__all__ = ["efficient_frontier", "TARGET_KINDS"]
+__all__ = ["efficient_frontier", "TARGET_KINDS", "METHODS", "bounded_method"]
 
 TARGET_KINDS = ("eq", "geq")
+#: Algorithms for bounded frontiers: ``"auto"`` is the critical line on CPU arrays with
+#: finite lower bounds and the batched ADMM path otherwise.
+METHODS = ("auto", "cla", "admm")
+
+
+def bounded_method(method: str, xp: Any, lower: Any, device: Any) -> str:
+    """Resolve ``method`` for a bounded problem to ``"cla"`` or ``"admm"``.
+
+    ``"auto"`` takes the critical line (exact, sequential) for CPU arrays whose lower
+    bounds are finite, and the batched ADMM path (one factorization, GPU friendly) for
+    GPU arrays or unbounded lower limits.
+    """
+    if method not in METHODS:
+        raise InputError(f"method must be one of {METHODS}, got {method!r}")
+    if method != "auto":
+        return method
+    on_cpu = "cuda" not in str(device).lower() and "cupy" not in xp.__name__
+    finite = bool(np.isfinite(to_numpy(lower)).all())
+    return "cla" if on_cpu and finite else "admm"
 
 
 def efficient_frontier(
@@ -33,6 +52,7 @@ def efficient_frontier(
     long_only: bool = False,
     bounds: Any = None,
     target_kind: str = "eq",
+    method: str = "auto",
 ) -> FrontierResult:
     """Minimum-variance portfolios for a grid of target returns.
 
@@ -55,6 +75,11 @@ def efficient_frontier(
         Scalars or (n,) arrays, ``None`` entries unbounded (delegates to the QP solver).
     target_kind : {"eq", "geq"}, default "eq"
         Equality or lower-bound return constraint.
+    method : {"auto", "cla", "admm"}, default "auto"
+        Algorithm for bounded problems: the exact critical line
+        (:func:`portfolio_lab.solvers.cla.critical_line`, the default on CPU) or
+        the batched ADMM path with an active-set finish (the default on GPU, and for
+        ``-inf`` lower bounds). Ignored without bounds.
 
     Returns
     -------
@@ -66,7 +91,8 @@ def efficient_frontier(
     Raises
     ------
     InputError
-        Unknown ``target_kind`` or invalid bounds.
+        Unknown ``target_kind`` or ``method``, invalid bounds, or ``method="cla"`` with a
+        ``-inf`` lower bound.
     ShapeError, NonFiniteError, NotSymmetricError, NotPositiveDefiniteError
         Invalid inputs.
     DegenerateReturnsError
@@ -79,9 +105,13 @@ def efficient_frontier(
     r = as_targets(targets, xp, p.device)
     if not is_unconstrained(long_only, bounds):
         lower, upper = resolve_bounds(p.n, long_only, bounds, xp, p.device)
+        if bounded_method(method, xp, lower, p.device) == "cla":
+            return _cla_frontier(p.mu, p.cov, r, lower, upper, target_kind)
         return qp_module().qp_frontier(
             p.mu, p.cov, r, lower=lower, upper=upper, target_kind=target_kind
         )
+    if method not in METHODS:
+        raise InputError(f"method must be one of {METHODS}, got {method!r}")
     k = frontier_constants(p)
     r_eff = r
     if target_kind == "geq":
@@ -115,3 +145,18 @@ def efficient_frontier(
         dual_residual=dual,
         method="closed_form",
     )
+
+
+def _cla_frontier(mu: Any, cov: Any, r: Any, lower: Any, upper: Any, kind: str) -> FrontierResult:
+    """Bounded frontier from the critical line; the inefficient branch only when needed."""
+    from .cla import critical_line
+    from .qp import return_range
+
+    path = critical_line(mu, cov, lower=lower, upper=upper)
+    if kind == "eq":
+        r_np = to_numpy(r)
+        r_min = return_range(to_numpy(mu), to_numpy(lower), to_numpy(upper))[0]
+        tol = 1e-12 * max(1.0, float(np.max(np.abs(path.returns))))
+        if np.any((r_np < path.return_range[0] - tol) & (r_np >= r_min - tol)):
+            path = critical_line(mu, cov, lower=lower, upper=upper, branch="full")
+    return path.weights_at(r, target_kind=kind)

@@ -1,0 +1,834 @@
+"""The exact bounded frontier by Markowitz's critical-line algorithm.
+
+For ``lower ≤ w ≤ upper`` and ``1ᵀw = 1`` the parametric problem
+
+    min ½ wᵀΣw − λ μᵀw        (λ from +∞ down to 0, or on to −∞)
+
+has a piecewise-affine solution path ``w(λ)``: between two *corner* (turning) portfolios
+the set ``F`` of free assets is fixed and, with the bound assets held at their bounds,
+``w_F(λ) = α + λβ``. Expected return is affine in ``λ`` too, so between corners the weights
+are affine in the target return and the whole bounded frontier is known exactly from its
+corners. ``λ`` is the multiplier of the return constraint: ``d(½σ²)/dr = λ``.
+
+The walk starts at the maximum-return portfolio (``λ = +∞``), found exactly by filling the
+budget in order of decreasing ``μ``. At each step one asset leaves ``F`` (its weight reaches
+a bound) or enters it (its bound multiplier ``ζⱼ = (Σw)ⱼ − λμⱼ − γ`` reaches zero), at the
+largest ``λ`` below the current one where that happens. Simultaneous events are taken one
+at a time at the same ``λ`` (a zero-length step).
+
+Linear algebra. The free block is factorized as ``M_FF = Σ_FF + ρ11ᵀ`` (``ρ`` = mean
+variance); on the budget plane this leaves the solution unchanged (``γ`` shifts by ``ρs``)
+and ``M_FF`` stays positive definite whenever the KKT system is non-singular, also when
+``Σ`` is only positive semidefinite (a riskless asset, fewer factors than assets). An
+entering asset extends the Cholesky factor by one row; a leaving asset is removed by a
+rank-one update of the trailing block. Nothing is re-factorized and no inverse is formed:
+a step costs ``O(|F|²)`` for the factor and ``O(n|F|)`` for the multipliers of the bound
+assets.
+
+Degenerate cases:
+
+* **Ties in μ at the start.** When several assets share the return of the asset that
+  completes the budget, every split between them has the maximal return; the path's limit
+  as ``λ → ∞`` is the minimum-variance split, which is computed exactly (a small
+  active-set QP on the tied group). The start is therefore decided by risk, not by the
+  order of the assets. Ties elsewhere are ordinary simultaneous events.
+* **A singular free block** (the entering asset's pivot vanishes: ``Σ`` is semidefinite on
+  the free set plus that asset). The null direction ``v`` (``Σv = 0``, ``1ᵀv = 0``) leaves the
+  objective, the return and every multiplier unchanged; the weights move along ``v`` until
+  a free asset reaches a bound and leaves, after which the entering asset's block is
+  regular. The two portfolios before and after are recorded as two nodes with the same
+  ``λ``, return and risk (the optimum is not unique there).
+* **Box bounds** with finite upper limits; fixed assets (``lower = upper``) never enter.
+* **Infeasible bounds** raise :class:`InputError`; **unbounded lower limits** (``−inf``) are
+  refused (the path would not start at a finite portfolio), use ``method="admm"``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._backend import _triangular_solve, namespace, to_numpy
+from .._backend import device as _device
+from ..exceptions import ConvergenceError, DegenerateReturnsError, InfeasibleTargetError, InputError
+from ._bounds import resolve_bounds
+from ._validation import as_scalar, as_targets, prepare
+from .results import FrontierResult, PortfolioResult
+
+__all__ = ["critical_line", "CriticalLineResult", "BRANCHES"]
+
+BRANCHES = ("efficient", "full")
+
+_TIE_TOL = 1e-12  # ties in scaled μ (max |μ - mean| = 1)
+_PIVOT_TOL = 1e-10  # squared pivot relative to the diagonal: below it the block is singular
+_LAMBDA_TOL = 1e-12  # events within this (relative) distance of λ count as simultaneous
+_SLOPE_TOL = 1e-13
+_ZERO_LAMBDA = 1e-13  # scaled λ at or below this ends the walk at λ = 0
+
+
+# --------------------------------------------------------------------------- result
+@dataclass(frozen=True)
+class CriticalLineResult:
+    """The whole bounded frontier as a list of nodes joined by straight segments.
+
+    Nodes are ordered by decreasing ``λ`` (and return): the maximum-return portfolio first,
+    then every corner, the minimum-variance portfolio (``λ = 0``) and, for
+    ``branch="full"``, the corners of the inefficient branch down to the minimum-return
+    portfolio. Between two consecutive nodes the weights are affine in the return.
+
+    Attributes
+    ----------
+    weights : array, shape (k, n)
+        Node portfolios, in the namespace and on the device of the inputs.
+    returns : numpy.ndarray, shape (k,)
+        Expected return ``μᵀw`` of each node (non-increasing).
+    risks : numpy.ndarray, shape (k,)
+        Standard deviation ``sqrt(wᵀΣw)`` of each node.
+    lambdas : numpy.ndarray, shape (k,)
+        Return multiplier ``λ`` at each node (``Σw = λμ + γ1 + ζ``; ``d(½σ²)/dr = λ``).
+    gammas : numpy.ndarray, shape (k,)
+        Budget multiplier ``γ`` at each node.
+    zetas : numpy.ndarray, shape (k, n)
+        Bound multipliers ``ζ = Σw − λμ − γ1`` at each node: zero on free assets,
+        ``≥ 0`` at a lower bound, ``≤ 0`` at an upper bound.
+    kinds : tuple of str, length k
+        ``"max_return"``, ``"corner"``, ``"min_variance"`` or ``"min_return"``.
+    free_sets : tuple of tuple of int, length k − 1
+        Indices of the free assets on the segment from node ``i`` to node ``i + 1``.
+    lower, upper : numpy.ndarray, shape (n,)
+        The bounds (``upper`` may hold ``inf``).
+    branch : str
+        ``"efficient"`` (down to the minimum-variance portfolio) or ``"full"``.
+    n_steps : int
+        Events processed (entering, leaving and null moves, zero-length ones included).
+    mu, cov : arrays
+        The problem, kept to evaluate residuals (inputs' namespace).
+    """
+
+    weights: Any
+    returns: np.ndarray
+    risks: np.ndarray
+    lambdas: np.ndarray
+    gammas: np.ndarray
+    zetas: np.ndarray
+    kinds: tuple[str, ...]
+    free_sets: tuple[tuple[int, ...], ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    branch: str
+    n_steps: int
+    mu: Any = field(repr=False)
+    cov: Any = field(repr=False)
+
+    def __len__(self) -> int:
+        """Return the number of nodes."""
+        return len(self.kinds)
+
+    @property
+    def corner_mask(self) -> np.ndarray:
+        """Boolean (k,) mask of the turning points (every node but the λ = 0 point).
+
+        The maximum- and minimum-return portfolios are corners; the minimum-variance
+        portfolio of the efficient branch is an end point that usually lies inside a
+        segment.
+        """
+        return np.array([k != "min_variance" for k in self.kinds])
+
+    @property
+    def return_range(self) -> tuple[float, float]:
+        """Lowest and highest return covered by the path."""
+        return float(self.returns[-1]), float(self.returns[0])
+
+    def _locate(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Segment index and interpolation weight of each target inside the range."""
+        rets = self.returns
+        k = rets.size
+        if k == 1:
+            return np.zeros(r.size, dtype=np.int64), np.zeros(r.size)
+        # returns are non-increasing: search on the reversed (non-decreasing) array
+        asc = rets[::-1]
+        pos = np.searchsorted(asc, r, side="left")  # asc[pos-1] < r <= asc[pos]
+        pos = np.clip(pos, 1, k - 1)
+        seg = (k - 1) - pos  # node seg has the larger return, seg + 1 the smaller
+        hi, lo = rets[seg], rets[seg + 1]
+        span = hi - lo
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.where(span > 0, (hi - r) / span, 0.0)
+        return seg, np.clip(t, 0.0, 1.0)
+
+    def weights_at(self, targets: Any, *, target_kind: str = "eq") -> FrontierResult:
+        """Exact frontier portfolios for any target returns, by interpolation on the path.
+
+        Between two nodes the weights, ``λ``, ``γ`` and the bound multipliers are affine in
+        the return, and ``σ²(t) = σ_i² + 2Δr λ_i t + Δr Δλ t²`` (because ``dσ²/dr = 2λ``),
+        so each point costs ``O(n)``.
+
+        Parameters
+        ----------
+        targets : array_like, shape (m,)
+            Target returns.
+        target_kind : {"eq", "geq"}, default "eq"
+            ``μᵀw = r`` or ``μᵀw ≥ r``; with ``"geq"`` a target below the minimum-variance
+            return gives the minimum-variance portfolio.
+
+        Returns
+        -------
+        FrontierResult
+            ``weights`` (m, n) in the inputs' namespace; targets outside the attainable
+            range have status ``"infeasible"`` and NaN weights. ``n_iter`` holds the
+            segment index of each point (−1 when infeasible); ``dual_residual`` is the
+            violation of the interpolated KKT multipliers (stationarity on free assets,
+            sign at the bounds).
+
+        Raises
+        ------
+        InputError
+            Unknown ``target_kind``, or an attainable ``"eq"`` target below the
+            minimum-variance return on a path computed with ``branch="efficient"``.
+        """
+        if target_kind not in ("eq", "geq"):
+            raise InputError(f"target_kind must be 'eq' or 'geq', got {target_kind!r}")
+        xp = namespace(self.weights)
+        dev = _device(self.weights)
+        tg = as_targets(targets, xp, dev)
+        r = to_numpy(tg).astype(np.float64)
+        r_lo, r_hi = self.return_range
+        tol = 1e-12 * max(1.0, float(np.max(np.abs(self.returns))))
+        if target_kind == "geq":
+            r = np.maximum(r, self.returns[self._min_variance_index()])
+            feasible = r <= r_hi + tol
+        else:
+            feasible = (r <= r_hi + tol) & (r >= r_lo - tol)
+            if self.branch == "efficient":
+                below = (r < r_lo - tol) & (r >= _attainable_min(self) - tol)
+                if below.any():
+                    raise InputError(
+                        f"target {float(r[below][0]):.6g} lies below the minimum-variance "
+                        f"return {r_lo:.6g}: it is on the inefficient branch, which this path "
+                        "does not hold; compute it with critical_line(..., branch='full')"
+                    )
+        seg, t = self._locate(np.clip(r, r_lo, r_hi))
+        nxt = np.minimum(seg + 1, len(self) - 1)
+        m, n = r.size, int(self.weights.shape[1])
+        w0 = xp.take(self.weights, xp.asarray(seg, device=dev), axis=0)
+        w1 = xp.take(self.weights, xp.asarray(nxt, device=dev), axis=0)
+        tt = xp.asarray(t, dtype=xp.float64, device=dev)[:, None]
+        w = w0 + tt * (w1 - w0)
+        nan_rows = xp.asarray(~feasible, device=dev)[:, None]
+        w = xp.where(nan_rows, xp.full((m, n), math.nan, dtype=xp.float64, device=dev), w)
+        lam0, dlam = self.lambdas[seg], self.lambdas[nxt] - self.lambdas[seg]
+        dr = self.returns[nxt] - self.returns[seg]
+        var = self.risks[seg] ** 2 + 2.0 * dr * lam0 * t + dr * dlam * t**2
+        risks = np.where(feasible, np.sqrt(np.clip(var, 0.0, None)), math.nan)
+        z = self.zetas[seg] + t[:, None] * (self.zetas[nxt] - self.zetas[seg])
+        w_np, mu_np = to_numpy(w), to_numpy(self.mu)
+        with np.errstate(invalid="ignore"):
+            span = np.maximum(self.upper - self.lower, 0.0)
+            tol_b = 1e-12 * np.maximum(1.0, np.where(np.isfinite(span), span, 1.0))
+            at_lo = w_np - self.lower <= tol_b
+            at_hi = self.upper - w_np <= tol_b
+            viol = np.where(at_lo | at_hi, 0.0, np.abs(z))
+            viol = np.maximum(viol, np.where(at_lo & ~at_hi, np.maximum(-z, 0.0), 0.0))
+            viol = np.maximum(viol, np.where(at_hi & ~at_lo, np.maximum(z, 0.0), 0.0))
+            dual = np.where(feasible, np.max(viol, axis=1), math.nan)
+            gap = w_np @ mu_np - r
+            ret_v = np.abs(gap) if target_kind == "eq" else np.maximum(-gap, 0.0)
+            box = np.maximum(np.max(self.lower - w_np, axis=1), np.max(w_np - self.upper, axis=1))
+            prim = np.maximum.reduce([np.abs(w_np.sum(axis=1) - 1.0), ret_v, np.maximum(box, 0.0)])
+        return FrontierResult(
+            targets=tg,
+            weights=w,
+            returns=w @ self.mu,
+            risks=xp.asarray(risks, dtype=xp.float64, device=dev),
+            status=tuple("optimal" if f else "infeasible" for f in feasible),
+            n_iter=np.where(feasible, seg, -1).astype(np.int64),
+            primal_residual=prim,
+            dual_residual=dual,
+            method="critical_line",
+        )
+
+    def _min_variance_index(self) -> int:
+        kinds = self.kinds
+        if "min_variance" in kinds:
+            return kinds.index("min_variance")
+        return int(np.argmin(self.risks))
+
+    def max_sharpe(self, risk_free: float = 0.0) -> PortfolioResult:
+        """Maximum-Sharpe portfolio, exactly, from the segments of the efficient branch.
+
+        On a segment ``r = r_i + tΔr``, ``λ = λ_i + tΔλ`` and, because ``dσ²/dr = 2λ``,
+        ``σ²(t) = σ_i² + 2Δr λ_i t + Δr Δλ t²``; the Sharpe ratio ``(r − r_f)/σ`` is then
+        stationary at ``t* = (a d − b c)/(b d − a e)`` with ``a = r_i − r_f``, ``b = Δr``,
+        ``c = σ_i²``, ``d = Δr λ_i``, ``e = Δr Δλ``. The best of every segment's ``t*``
+        and end points is returned.
+
+        Parameters
+        ----------
+        risk_free : float, default 0.0
+            Risk-free rate in the units of ``μ``.
+
+        Returns
+        -------
+        PortfolioResult
+            ``multipliers`` is ``(λ, γ)`` of the path at that point, ``kkt_residual`` the
+            residual of the path's KKT conditions there.
+
+        Raises
+        ------
+        InfeasibleTargetError
+            No portfolio on the path has a return above ``risk_free``.
+        """
+        rf = as_scalar(risk_free, "risk_free")
+        stop = self._min_variance_index()
+        r, lam = self.returns[: stop + 1], self.lambdas[: stop + 1]
+        var = self.risks[: stop + 1] ** 2
+        if not r[0] > rf + 1e-14 * max(1.0, abs(rf)):
+            raise InfeasibleTargetError(
+                f"no admissible portfolio has an expected return above risk_free = {rf:g} "
+                f"(the largest attainable is {r[0]:g}); lower risk_free or loosen the bounds"
+            )
+        best_r, best_s = r[0], _sharpe(r[0], var[0], rf)
+        for i in range(stop):
+            a, b, c = r[i] - rf, r[i + 1] - r[i], var[i]
+            d, e = b * lam[i], b * (lam[i + 1] - lam[i])
+            cands = [1.0]
+            den = b * d - a * e
+            if den != 0.0:
+                ts = (a * d - b * c) / den
+                if 0.0 < ts < 1.0:
+                    cands.append(ts)
+            for t in cands:
+                v = c + 2.0 * d * t + e * t * t
+                s = _sharpe(r[i] + b * t, v, rf)
+                if s > best_s:
+                    best_r, best_s = r[i] + b * t, s
+        res = self.weights_at(np.array([best_r]))
+        w = res.weights[0]
+        seg, t = self._locate(np.array([best_r]))
+        j = min(int(seg[0]) + 1, len(self) - 1)
+        lam_s = float(self.lambdas[seg[0]] + t[0] * (self.lambdas[j] - self.lambdas[seg[0]]))
+        gam_s = float(self.gammas[seg[0]] + t[0] * (self.gammas[j] - self.gammas[seg[0]]))
+        xp = namespace(w)
+        variance = float(w @ (self.cov @ w))
+        return PortfolioResult(
+            weights=w,
+            expected_return=float(w @ self.mu),
+            variance=variance,
+            risk=math.sqrt(max(variance, 0.0)),
+            method="critical_line",
+            status="optimal",
+            multipliers=xp.asarray([lam_s, gam_s], dtype=xp.float64),
+            kkt_residual=float(max(res.primal_residual[0], res.dual_residual[0])),
+        )
+
+
+def _sharpe(r: float, var: float, rf: float) -> float:
+    if var <= 0.0:
+        return math.inf if r > rf else -math.inf
+    return (r - rf) / math.sqrt(var)
+
+
+def _attainable_min(res: CriticalLineResult) -> float:
+    """Smallest return attainable in the box (greedy fill with reversed order)."""
+    from .qp import return_range
+
+    return return_range(to_numpy(res.mu), res.lower, res.upper)[0]
+
+
+# --------------------------------------------------------------------------- the walk
+@dataclass
+class _Node:
+    w: np.ndarray  # scaled problem's weights are the true weights
+    lam: float  # scaled λ
+    gam: float  # scaled γ (of Σ̃, without the ρ shift)
+    kind: str
+    z: np.ndarray  # scaled bound multipliers ζ̃ = Σ̃w − λμ̃ − γ (zero on free assets)
+    var: float  # scaled variance wᵀΣ̃w
+
+
+class _Walk:
+    """State of one walk from λ = +∞ down to λ = 0 on the scaled problem (NumPy/xp)."""
+
+    def __init__(self, S: Any, m: np.ndarray, lo: np.ndarray, hi: np.ndarray, xp: Any) -> None:
+        self.S, self.xp = S, xp
+        self.S_np = to_numpy(S) if xp is not np else S
+        self.m = m
+        self.lo, self.hi = lo, hi
+        n = m.size
+        self.n = n
+        self.rho = 1.0
+        self.status = np.full(n, -1, dtype=np.int64)  # -1 lower, +1 upper, 0 free, 2 fixed
+        self.status[lo == hi] = 2
+        self.w = lo.copy()
+        self.free: list[int] = []
+        self.L = np.zeros((n, n))
+        self.cB = np.zeros(n)  # Σ̃ w over the bound assets
+        self.diag = np.diag(self.S_np).copy()
+        self.steps = 0
+
+    # ---------------------------------------------------------------- factor updates
+    def _row(self, j: int) -> np.ndarray:
+        return self.S_np[j]
+
+    def _append(self, j: int) -> bool:
+        """Extend the factor of M_FF by asset j; False when the pivot vanishes."""
+        k = len(self.free)
+        col = self._row(j)[self.free] + self.rho if k else np.zeros(0)
+        if k:
+            row = _solve_lower(self.L[:k, :k], col)
+            piv2 = self.diag[j] + self.rho - float(row @ row)
+        else:
+            row = col
+            piv2 = self.diag[j] + self.rho
+        if piv2 <= _PIVOT_TOL * (self.diag[j] + self.rho):
+            return False
+        self.L[k, :k] = row
+        self.L[k, k] = math.sqrt(piv2)
+        self.free.append(j)
+        return True
+
+    def _remove(self, p: int) -> None:
+        """Delete position p of the free list from the factor (rank-one update)."""
+        k = len(self.free)
+        L = self.L
+        x = L[p + 1 : k, p].copy()
+        # shift the rows below p up and drop column p
+        L[p : k - 1, :p] = L[p + 1 : k, :p]
+        L[p : k - 1, p : k - 1] = L[p + 1 : k, p + 1 : k]
+        L[k - 1, :k] = 0.0
+        L[:k, k - 1] = np.where(np.arange(k) < k - 1, L[:k, k - 1], 0.0)
+        # L33' L33'ᵀ = L33 L33ᵀ + x xᵀ on the trailing block L[p:k-1, p:k-1]
+        for i in range(x.size):
+            r = p + i
+            lii = L[r, r]
+            rr = math.hypot(lii, x[i])
+            c, s = rr / lii, x[i] / lii
+            L[r, r] = rr
+            if i + 1 < x.size:
+                col = L[r + 1 : k - 1, r]
+                col[:] = (col + s * x[i + 1 :]) / c
+                x[i + 1 :] = c * x[i + 1 :] - s * col
+        del self.free[p]
+
+    # ---------------------------------------------------------------- moves
+    def make_free(self, j: int) -> bool:
+        """Move bound asset j into the free set (False: singular block, nothing changed)."""
+        if not self._append(j):
+            return False
+        self.cB -= self._row(j) * self.w[j]
+        self.status[j] = 0
+        return True
+
+    def make_bound(self, i: int, side: int) -> None:
+        """Move free asset i to its lower (side −1) or upper (+1) bound."""
+        self._remove(self.free.index(i))
+        self.w[i] = self.lo[i] if side < 0 else self.hi[i]
+        self.status[i] = side
+        self.cB += self._row(i) * self.w[i]
+
+    # ---------------------------------------------------------------- one segment
+    def segment(self) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray, np.ndarray]:  # noqa: D102
+        """α, β of the free weights, γ = g0 + λ g1, and ζ = z0 + λ z1 for every asset."""
+        F = self.free
+        k = len(F)
+        s = 1.0 - float(self.w.sum() - self.w[F].sum())
+        rhs = np.stack([np.ones(k), self.m[F], self.cB[F]], axis=1)
+        Lk = self.L[:k, :k]
+        y = _solve_lower(Lk, rhs)
+        x = _solve_upper_t(Lk, y)
+        x1, xm, xc = x[:, 0], x[:, 1], x[:, 2]
+        a1, am, ac = float(x1.sum()), float(xm.sum()), float(xc.sum())
+        alpha = ((s + ac) / a1) * x1 - xc
+        beta = xm - (am / a1) * x1
+        g0 = (s + ac) / a1 - self.rho * s
+        g1 = -am / a1
+        ab = np.stack([alpha, beta])  # (2, k)
+        sab = ab @ self.S_np[F]  # (2, n): Σ̃_{:F} α and Σ̃_{:F} β
+        z0 = sab[0] + self.cB - g0
+        z1 = sab[1] - self.m - g1
+        return alpha, beta, g0, g1, z0, z1
+
+    def node(self, alpha, beta, g0, g1, z0, z1, lam: float, kind: str) -> _Node:
+        """Return the portfolio of the current segment at ``lam``, with its multipliers."""
+        w = self.weights(alpha, beta, lam)
+        if self.free:  # rounding can leave a weight that just reached its bound 1 ulp beyond
+            w[self.free] = np.clip(w[self.free], self.lo[self.free], self.hi[self.free])
+        gam = g0 + lam * g1
+        z = z0 + lam * z1
+        sw = z + lam * self.m + gam
+        return _Node(w, lam, gam, kind, z, float(w @ sw))
+
+    def weights(self, alpha: np.ndarray, beta: np.ndarray, lam: float) -> np.ndarray:
+        w = self.w.copy()
+        if self.free:
+            w[self.free] = alpha + lam * beta
+        return w
+
+
+def _solve_lower(L: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return _triangular_solve(L, b, np, transpose=False) if L.size else b
+
+
+def _solve_upper_t(L: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return _triangular_solve(L, b, np, transpose=True) if L.size else b
+
+
+def _greedy_start(m: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, int]:
+    """Maximum-return LP vertex: fill the budget by decreasing μ (ties: lower index first).
+
+    Returns the weights and the index of the asset that completes the budget.
+    """
+    w = lo.copy()
+    room = 1.0 - float(lo.sum())
+    order = np.argsort(-m, kind="stable")
+    last = int(order[0])
+    for i in order:
+        if room <= 0.0:
+            break
+        cap = hi[i] - lo[i]
+        if cap <= 0.0:
+            continue
+        if cap <= room:
+            w[i] = hi[i]  # exactly, so that the asset is recognized as at its bound
+            room -= cap
+        else:
+            w[i] += room
+            room = 0.0
+        last = int(i)
+    return w, last
+
+
+def _face_qp(
+    Q: np.ndarray, c: np.ndarray, s: float, lo: np.ndarray, hi: np.ndarray, x: np.ndarray
+) -> np.ndarray:
+    """Primal active-set solve of ``min ½xᵀQx + cᵀx, 1ᵀx = s, lo ≤ x ≤ hi`` from feasible x.
+
+    Used only on the group of assets tied at the start (small). Each iteration solves the
+    equality-constrained problem on the free assets directly, with ``Q_FF + ρ11ᵀ`` (regular
+    also for a semidefinite ``Q``), then either stops there, steps towards it until a bound
+    blocks, or frees the bound asset whose multiplier has the wrong sign.
+    """
+    k = x.size
+    x = x.copy()
+    rho = float(np.mean(np.diag(Q))) or 1.0
+    side = np.where(x <= lo, -1, np.where(x >= hi, 1, 0))
+    tol = 1e-13 * max(1.0, float(np.max(np.abs(x))))
+    for _ in range(20 * k + 20):
+        if not (side == 0).any():
+            g = Q @ x + c
+            side[int(np.argmin(np.where(side < 0, g, -g)))] = 0
+        fr = np.flatnonzero(side == 0)
+        bd = np.flatnonzero(side != 0)
+        s_f = s - float(x[bd].sum())
+        M = Q[np.ix_(fr, fr)] + rho
+        rhs = np.stack([-(c[fr] + Q[np.ix_(fr, bd)] @ x[bd]), np.ones(fr.size)], axis=1)
+        try:
+            sol = np.linalg.solve(M, rhs)
+        except np.linalg.LinAlgError:
+            sol = np.linalg.lstsq(M, rhs, rcond=None)[0]
+        nu_s = (s_f - sol[:, 0].sum()) / sol[:, 1].sum()
+        target = x.copy()
+        target[fr] = sol[:, 0] + nu_s * sol[:, 1]
+        d = target - x
+        inside = np.all(target[fr] >= lo[fr] - tol) & np.all(target[fr] <= hi[fr] + tol)
+        if inside:
+            x = np.clip(target, lo, hi)
+            nu = nu_s - rho * s_f
+            z = Q @ x + c - nu
+            bad = np.where(
+                side < 0, np.maximum(-z, 0.0), np.where(side > 0, np.maximum(z, 0.0), 0.0)
+            )
+            j = int(np.argmax(bad))
+            if bad[j] <= 1e-13 * max(1.0, float(np.max(np.abs(Q @ x)))):
+                return x
+            side[j] = 0
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_lo = np.where(d[fr] < 0, (lo[fr] - x[fr]) / d[fr], np.inf)
+            t_hi = np.where(d[fr] > 0, (hi[fr] - x[fr]) / d[fr], np.inf)
+        t_all = np.minimum(t_lo, t_hi)
+        pos = int(np.argmin(t_all))
+        step = float(np.clip(t_all[pos], 0.0, 1.0))
+        x = x + step * d
+        i = int(fr[pos])
+        side[i] = -1 if t_lo[pos] <= t_hi[pos] else 1
+        x[i] = lo[i] if side[i] < 0 else hi[i]
+    raise ConvergenceError("the tie-breaking QP at the start of the critical line did not finish")
+
+
+def _walk(
+    S: np.ndarray, m: np.ndarray, lo: np.ndarray, hi: np.ndarray, *, max_steps: int
+) -> tuple[list[_Node], list[tuple[int, ...]], int]:
+    """One walk on the scaled problem from λ = +∞ down to λ = 0."""
+    wk = _Walk(S, m, lo, hi, np)
+    n = m.size
+    w0, last = _greedy_start(m, lo, hi)
+    wk.w = w0.copy()
+    wk.status[:] = np.where(lo == hi, 2, np.where(w0 >= hi, 1, -1))
+    # ties with the asset that completes the budget: the λ → ∞ limit is the
+    # minimum-variance split of the tied group's budget
+    tied = np.flatnonzero((lo < hi) & (np.abs(m - m[last]) <= _TIE_TOL))
+    start = [last]
+    if tied.size > 1:
+        rest = np.setdiff1d(np.arange(n), tied)
+        s_t = 1.0 - float(w0[rest].sum())
+        c = S[np.ix_(tied, rest)] @ w0[rest]
+        x = _face_qp(S[np.ix_(tied, tied)], c, s_t, lo[tied], hi[tied], w0[tied])
+        wk.w[tied] = x
+        wk.status[tied] = np.where(x >= hi[tied], 1, -1)
+        inner = tied[(x > lo[tied]) & (x < hi[tied])]
+        if inner.size:
+            start = [int(i) for i in inner]
+        else:
+            # a vertex of the face: free the asset whose gradient sets the budget
+            # multiplier, so that every other tied asset keeps a multiplier of the right sign
+            g = S[tied] @ wk.w
+            up = x >= hi[tied]
+            start = [int(tied[np.argmax(np.where(up, g, -np.inf))])] if up.any() else []
+            if not start:
+                start = [int(tied[np.argmin(g)])]
+    wk.cB = S @ wk.w
+    for j in start:
+        wk.make_free(j)
+    if not wk.free:  # pragma: no cover - a single asset always factorizes
+        raise ConvergenceError("the critical line could not start: singular first block")
+    nodes: list[_Node] = []
+    free_sets: list[tuple[int, ...]] = []
+    lam_c = math.inf
+    last_changed = -1
+    while True:
+        wk.steps += 1
+        if wk.steps > max_steps:
+            raise ConvergenceError(
+                f"the critical line took more than {max_steps} steps (degenerate cycling); "
+                "perturb the inputs or use method='admm'"
+            )
+        seg = wk.segment()
+        alpha, beta, _, _, z0, z1 = seg
+        F = np.asarray(wk.free, dtype=np.int64)
+        scale = max(1.0, abs(lam_c)) if math.isfinite(lam_c) else 1.0
+        cand = np.full(n, -math.inf)
+        side = np.zeros(n, dtype=np.int64)  # free assets: the bound they reach
+        # free assets reaching a bound as λ decreases
+        down = beta > _SLOPE_TOL  # the weight falls with λ: it reaches its lower bound
+        up = (beta < -_SLOPE_TOL) & np.isfinite(hi[F])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_lo = np.where(down, (lo[F] - alpha) / beta, -math.inf)
+            t_hi = np.where(up, (hi[F] - alpha) / beta, -math.inf)
+        cand[F] = np.minimum(np.maximum(t_lo, t_hi), lam_c)
+        side[F] = np.where(t_lo >= t_hi, -1, 1)
+        # bound assets whose multiplier reaches zero as λ decreases
+        st = wk.status
+        bnd = (st == -1) | (st == 1)
+        turning = ((st == -1) & (z1 > _SLOPE_TOL)) | ((st == 1) & (z1 < -_SLOPE_TOL))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cross = np.where(turning, -z0 / z1, -math.inf)
+        cand[bnd] = np.minimum(cross[bnd], lam_c)
+        if last_changed >= 0 and cand[last_changed] >= lam_c - _LAMBDA_TOL * scale:
+            cand[last_changed] = -math.inf  # no immediate reversal of the last event
+        j = int(np.argmax(cand))
+        lam_e = float(cand[j])
+        if lam_e <= _ZERO_LAMBDA:  # λ = 0 reached (rounding noise around 0 counts as 0)
+            kind = "min_variance" if nodes else "max_return"
+            if nodes:
+                free_sets.append(tuple(wk.free))
+            nodes.append(wk.node(*seg, 0.0, kind))
+            return nodes, free_sets, wk.steps
+        nd = wk.node(*seg, lam_e, "corner" if nodes else "max_return")
+        if not nodes:
+            nodes.append(nd)
+        elif np.max(np.abs(nd.w - nodes[-1].w)) > 1e-14 or lam_e < nodes[-1].lam - (
+            _LAMBDA_TOL * scale
+        ):
+            free_sets.append(tuple(wk.free))
+            nodes.append(nd)
+        wk.w = nd.w.copy()
+        wk.w[F] = np.clip(wk.w[F], lo[F], hi[F])
+        if st[j] == 0:
+            wk.make_bound(j, int(side[j]))
+        elif not wk.make_free(j):
+            _null_move(wk, j)
+            if np.max(np.abs(wk.w - nodes[-1].w)) > 1e-14:
+                free_sets.append(tuple(wk.free))
+                nodes.append(_Node(wk.w.copy(), lam_e, nd.gam, "corner", nd.z, nd.var))
+        last_changed = j
+        lam_c = lam_e
+
+
+def _null_move(wk: _Walk, j: int) -> None:
+    """Entering asset j makes the free block singular: move along its null direction.
+
+    ``v`` has ``v_j = ±1`` and ``M_FF v_F = −M_Fj v_j``; then ``Σ̃v = 0`` and ``1ᵀv = 0``, so
+    the objective, return and multipliers are unchanged. The weights move until a free
+    asset (or j itself) reaches a bound; a free asset that does leaves, and j enters.
+    """
+    F = list(wk.free)
+    k = len(F)
+    sign = 1.0 if wk.status[j] == -1 else -1.0
+    col = wk.S_np[j][F] + wk.rho
+    Lk = wk.L[:k, :k]
+    vF = -sign * _solve_upper_t(Lk, _solve_lower(Lk, col))
+    wF = wk.w[F]
+    step = (wk.hi[j] - wk.lo[j]) if math.isfinite(wk.hi[j] - wk.lo[j]) else math.inf
+    block = -1
+    for pos, i in enumerate(F):
+        if vF[pos] < -_SLOPE_TOL:
+            t = (wk.lo[i] - wF[pos]) / vF[pos]
+        elif vF[pos] > _SLOPE_TOL and math.isfinite(wk.hi[i]):
+            t = (wk.hi[i] - wF[pos]) / vF[pos]
+        else:
+            continue
+        if t < step:
+            step, block = max(t, 0.0), pos
+    if not math.isfinite(step):
+        raise ConvergenceError("a null direction of the free block is unbounded")
+    wk.cB -= wk.S_np[j] * wk.w[j]
+    wk.w[F] = wF + step * vF
+    wk.w[j] += sign * step
+    wk.cB += wk.S_np[j] * wk.w[j]
+    if block < 0:  # j crossed to its other bound and stays bound
+        wk.status[j] = 1 if sign > 0 else -1
+        wk.w[j] = wk.hi[j] if sign > 0 else wk.lo[j]
+        return
+    i = F[block]
+    side = -1 if vF[block] < 0 else 1
+    wk.make_bound(i, side)
+    if not wk.make_free(j):  # pragma: no cover - a second dependency at the same point
+        _null_move(wk, j)
+
+
+# --------------------------------------------------------------------------- public API
+def critical_line(
+    mu: Any,
+    cov: Any,
+    *,
+    lower: Any = 0.0,
+    upper: Any = None,
+    branch: str = "efficient",
+) -> CriticalLineResult:
+    """Every corner portfolio of the bounded mean-variance frontier, exactly.
+
+    Solves ``min ½ wᵀΣw − λ μᵀw  s.t. 1ᵀw = 1, lower ≤ w ≤ upper`` for every ``λ ≥ 0``
+    (``branch="efficient"``) or every real ``λ`` (``branch="full"``) by the critical-line
+    algorithm (see the module notes for the updates and the degenerate cases).
+
+    Parameters
+    ----------
+    mu : array_like, shape (n,)
+        Expected returns (NumPy, torch or CuPy; lists and pandas become NumPy).
+    cov : array_like, shape (n, n)
+        Symmetric positive semidefinite covariance, same backend.
+    lower : scalar or array_like (n,), default 0.0
+        Finite lower bounds (long-only is ``0``).
+    upper : scalar, array_like (n,) or None, default None
+        Upper bounds (``None`` or ``inf`` for none).
+    branch : {"efficient", "full"}, default "efficient"
+        Stop at the minimum-variance portfolio, or continue along the inefficient branch
+        down to the minimum-return portfolio.
+
+    Returns
+    -------
+    CriticalLineResult
+        Node portfolios with their return, risk, ``λ`` and ``γ``, the free set of each
+        segment, and :meth:`~CriticalLineResult.weights_at` /
+        :meth:`~CriticalLineResult.max_sharpe`.
+
+    Raises
+    ------
+    InputError
+        Unknown ``branch``, a ``-inf`` lower bound, or bounds that leave no portfolio.
+    DegenerateReturnsError
+        Every ``μᵢ`` is equal (there is no frontier to trace).
+    ShapeError, NonFiniteError, NotSymmetricError
+        Invalid inputs.
+    ConvergenceError
+        The walk exceeded its step limit (degenerate cycling; not observed in tests).
+    """
+    if branch not in BRANCHES:
+        raise InputError(f"branch must be one of {BRANCHES}, got {branch!r}")
+    p = prepare(mu, cov)
+    if p.mu is None:  # pragma: no cover - prepare keeps mu
+        raise InputError("critical_line needs expected returns mu")
+    xp, dev, n = p.xp, p.device, p.n
+    lo_x, hi_x = resolve_bounds(n, False, (lower, upper), xp, dev)
+    lo, hi = to_numpy(lo_x).astype(np.float64), to_numpy(hi_x).astype(np.float64)
+    if not np.isfinite(lo).all():
+        raise InputError(
+            "critical_line needs finite lower bounds (the path starts at the maximum-return "
+            "portfolio, which is unbounded otherwise); use efficient_frontier(method='admm')"
+        )
+    mu_np = to_numpy(p.mu).astype(np.float64)
+    cov_np = to_numpy(p.cov).astype(np.float64)
+    d = float(np.mean(np.diag(cov_np)))
+    if not d > 0.0:
+        raise InputError("cov has a zero diagonal: every asset is riskless")
+    m0 = float(mu_np.mean())
+    sm = float(np.max(np.abs(mu_np - m0)))
+    if sm == 0.0:
+        raise DegenerateReturnsError(
+            "every expected return is equal, so the frontier is a single portfolio; use "
+            "min_variance(..., bounds=...) instead"
+        )
+    S = cov_np / d
+    m = (mu_np - m0) / sm
+    max_steps = 50 * n + 100
+    nodes, fsets, steps = _walk(S, m, lo, hi, max_steps=max_steps)
+    if branch == "full":
+        low_nodes, low_sets, steps2 = _walk(S, -m, lo, hi, max_steps=max_steps)
+        steps += steps2
+        # the mirrored walk runs from the minimum-return portfolio up to λ = 0; its λ = 0
+        # end is the efficient walk's unless the minimum variance is attained on a whole
+        # segment (semidefinite Σ), which then joins the two ends at λ = 0
+        gap = float(m @ (nodes[-1].w - low_nodes[-1].w))  # scaled return difference ≥ 0
+        keep = gap > 1e-9
+        if keep:
+            low_nodes[-1].kind = "corner"
+            low_nodes[-1].lam = 0.0
+            low_sets = low_sets + [
+                tuple(
+                    sorted(set(fsets[-1] if fsets else ()) | set(low_sets[-1] if low_sets else ()))
+                )
+            ]
+        tail = [
+            _Node(
+                nd.w,
+                -nd.lam,
+                nd.gam,
+                "min_return" if nd.kind == "max_return" else "corner",
+                nd.z,
+                nd.var,
+            )
+            for nd in reversed(low_nodes if keep else low_nodes[:-1])
+        ]
+        nodes = nodes + tail
+        fsets = fsets + list(reversed(low_sets))
+    lam_scale = d / sm
+    W = np.stack([nd.w for nd in nodes])
+    lambdas = np.array([nd.lam for nd in nodes]) * lam_scale
+    # γ of Σ̃ with μ̃ → γ of Σ with μ: Σw = λμ + γ1 + ζ, ζ = d ζ̃
+    gammas = np.array([nd.gam for nd in nodes]) * d - lambdas * m0
+    zetas = np.stack([nd.z for nd in nodes]) * d
+    returns = W @ mu_np
+    risks = np.sqrt(np.clip(np.array([nd.var for nd in nodes]) * d, 0.0, None))
+    kinds = tuple(nd.kind for nd in nodes)
+    if len(nodes) == 1:
+        kinds = ("max_return",)
+    return CriticalLineResult(
+        weights=xp.asarray(W, dtype=xp.float64, device=dev),
+        returns=returns,
+        risks=risks,
+        lambdas=lambdas,
+        gammas=gammas,
+        zetas=zetas,
+        kinds=kinds,
+        free_sets=tuple(fsets),
+        lower=lo,
+        upper=hi,
+        branch=branch,
+        n_steps=steps,
+        mu=p.mu,
+        cov=p.cov,
+    )
