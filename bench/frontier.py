@@ -12,8 +12,18 @@ against cvxpy + Clarabel at tight tolerances on a few frontier points. A peer wh
 frontier would take longer than ``--cap`` seconds is timed on fewer points and scaled to
 100, marked ``extrapolated_from_points``.
 
-Usage: ``python bench/frontier.py [--quick] [--sizes 20 100] [--cap 8]``. Writes
-``results/benchmarks/frontier_<machine>.json`` and ``.png``.
+Case ``cla_long_only`` (issue 9): every corner portfolio of the long-only frontier plus
+the 100 long-only targets interpolated on the path, by portfolio-lab's critical line
+(numpy, torch-CPU), against PyPortfolioOpt's ``CLA.efficient_frontier(points=100)`` (its
+turning points and ~100 points between them; its accuracy is measured on the turning points
+interpolated at our targets) and portfolio-lab's batched ADMM path on the same 100 targets,
+in one run. A
+PyPortfolioOpt CLA run longer than ``--cla-cap`` seconds is stopped and recorded as a
+lower bound (``timed_out_after``).
+
+Usage: ``python bench/frontier.py [--quick] [--sizes 20 100] [--cap 8] [--only-cla]``.
+Writes ``results/benchmarks/frontier_<machine>.json`` and ``.png``; ``--only-cla`` reruns
+the critical-line case alone and replaces its rows in the existing JSON.
 """
 
 from __future__ import annotations
@@ -36,9 +46,9 @@ from tqdm import tqdm  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import make_factor_problem, matmul_gflops, sp500_problem  # noqa: E402
 
-from portfolio_lab._backend import get_backend, to_numpy  # noqa: E402
-from portfolio_lab._io import write_json  # noqa: E402
-from portfolio_lab.solvers import efficient_frontier, min_variance  # noqa: E402
+from portfolio_lab._io import read_json, write_json  # noqa: E402
+from portfolio_lab.backend import get_backend, gpu_available, to_numpy  # noqa: E402
+from portfolio_lab.solvers import critical_line, efficient_frontier, min_variance  # noqa: E402
 from portfolio_lab.solvers.qp import qp_frontier, qp_max_sharpe, return_range  # noqa: E402
 from portfolio_lab.timing import (  # noqa: E402
     device_sync,
@@ -49,6 +59,7 @@ from portfolio_lab.timing import (  # noqa: E402
 
 K_POINTS = 100
 CASES = ("gmv", "frontier_eq", "frontier_long_only", "max_sharpe_long_only")
+CLA_CASE = "cla_long_only"
 RF = 0.0
 
 
@@ -127,7 +138,7 @@ def ours(backend: str):
             return to_numpy(min_variance(cov).weights)[None, :]
         if case == "frontier_eq":
             return to_numpy(efficient_frontier(mu, cov, p["t_eq"][idx]).weights)
-        if case == "frontier_long_only":
+        if case == "frontier_long_only":  # the batched ADMM path (the GPU default)
             n = p["mu"].size
             res = qp_frontier(mu, cov, p["t_lo"][idx], lower=conv(np.zeros(n)), upper=None)
             return to_numpy(res.weights)
@@ -234,6 +245,190 @@ def cvxpy_run(solver: str):
     return run
 
 
+# ----------------------------------------------------------------------------- critical line
+def cla_ours(backend: str):
+    """All corners, then the 100 long-only targets on the path (one timed call)."""
+    name, device = {"torch-cpu": ("torch", "cpu")}.get(backend, (backend, None))
+    conv, _ = get_backend(name, device)
+
+    def run(p):
+        path = critical_line(conv(p["mu"]), conv(p["cov"]))
+        return to_numpy(path.weights_at(conv(p["t_lo"])).weights), len(path)
+
+    return run
+
+
+def cla_admm(p):
+    n = p["mu"].size
+    res = qp_frontier(p["mu"], p["cov"], p["t_lo"], lower=np.zeros(n), upper=None)
+    return np.asarray(res.weights), 0
+
+
+def interpolate_turning_points(weights: np.ndarray, mu: np.ndarray, targets: np.ndarray):
+    """Weights at ``targets`` by linear interpolation in return between turning points."""
+    rets = weights @ mu
+    order = np.argsort(rets, kind="stable")
+    r, w = rets[order], weights[order]
+    out = np.full((targets.size, mu.size), np.nan)
+    for k, t in enumerate(targets):
+        j = int(np.clip(np.searchsorted(r, t), 1, r.size - 1))
+        if r[j] == r[j - 1]:
+            out[k] = w[j]
+            continue
+        a = (t - r[j - 1]) / (r[j] - r[j - 1])
+        out[k] = (1 - a) * w[j - 1] + a * w[j]
+    return out
+
+
+def _pypfopt_cla_child(conn, mu, cov):
+    import time as _time
+
+    from pypfopt.cla import CLA
+
+    t0 = _time.perf_counter()
+    cla = CLA(mu, cov, weight_bounds=(0, 1))
+    cla.efficient_frontier(points=100)  # every turning point, then ~100 points between them
+    sec = _time.perf_counter() - t0
+    tp = np.hstack(cla.w).T
+    conn.send((sec, tp))
+    conn.close()
+
+
+def pypfopt_cla(p, cap: float) -> dict[str, Any]:
+    """PyPortfolioOpt's CLA in a child process, stopped after ``cap`` seconds."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_pypfopt_cla_child, args=(child, p["mu"], p["cov"]))
+    proc.start()
+    child.close()
+    if not parent.poll(cap):
+        proc.kill()
+        proc.join()
+        return {"timed_out_after": cap}
+    sec, tp = parent.recv()
+    proc.join()
+    # accuracy at our targets: the turning points interpolated in return (untimed)
+    w = interpolate_turning_points(tp, p["mu"], p["t_lo"])
+    return {"seconds": sec, "weights": w, "corners": int(tp.shape[0])}
+
+
+def corner_kkt(mu: np.ndarray, cov: np.ndarray) -> float:
+    """Largest relative KKT violation over the corners, from weights and multipliers."""
+    path = critical_line(mu, cov)
+    W = np.asarray(path.weights)
+    worst = 0.0
+    scale = np.max(np.abs(cov))
+    for w, lam, gam in zip(W, path.lambdas, path.gammas, strict=True):
+        z = cov @ w - lam * mu - gam
+        free = w > 1e-13
+        viol = max(float(np.max(np.abs(z[free]))), float(np.max(-z[~free], initial=0.0)))
+        worst = max(worst, viol / scale)
+    return worst
+
+
+def run_cla_case(sizes, cla_cap: float, progress: bool) -> list[dict[str, Any]]:
+    rows = []
+    for n in tqdm(sizes, disable=not progress, desc="critical line"):
+        p = problem(n)
+        p["acc"] = accuracy_indices(n)
+        ref = np.array(
+            [reference_qp(p["mu"], p["cov"], t, np.zeros(n), None) for t in p["t_lo"][p["acc"]]]
+        )
+        obj_ref = np.einsum("ki,ij,kj->k", ref, p["cov"], ref)
+        methods = {
+            "portfolio-lab-cla[numpy]": cla_ours("numpy"),
+            "portfolio-lab-cla[torch-cpu]": cla_ours("torch-cpu"),
+            "portfolio-lab-admm[numpy]": cla_admm,
+        }
+        reps = 7 if n <= 500 else 3
+        for name, run in methods.items():
+            times, (w, k) = time_calls(lambda run=run, p=p: run(p), repeats=reps, warmup=1)
+            rows.append(_accuracy_row(n, name, p, w, ref, obj_ref, times, corners=k))
+        rows[-3]["max_rel_corner_kkt"] = corner_kkt(p["mu"], p["cov"])
+        res = pypfopt_cla(p, cla_cap)
+        if "timed_out_after" in res:
+            rows.append({"n": n, "case": CLA_CASE, "method": "pypfopt-cla", **res})
+        else:
+            rows.append(
+                _accuracy_row(
+                    n,
+                    "pypfopt-cla",
+                    p,
+                    res["weights"],
+                    ref,
+                    obj_ref,
+                    [res["seconds"]],
+                    corners=res["corners"],
+                )
+            )
+    return rows
+
+
+def _accuracy_row(n, name, p, w, ref, obj_ref, times, corners):
+    got = w[p["acc"]]
+    obj = np.einsum("ki,ij,kj->k", got, p["cov"], got)
+    row = {
+        "n": n,
+        "case": CLA_CASE,
+        "method": name,
+        "source": p["source"],
+        "seconds": float(np.median(times)),
+        "times": [float(t) for t in times],
+        "max_abs_weight_error": float(np.max(np.abs(got - ref))),
+        "max_rel_objective_error": float(np.max(np.abs(obj - obj_ref) / obj_ref)),
+        "accuracy_points": len(got),
+    }
+    if corners:
+        row["corners"] = corners
+    return row
+
+
+def cla_goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's goals, each with the measured value and whether it was met."""
+    by = {(r["n"], r["method"]): r for r in rows if r.get("case") == CLA_CASE}
+    out = []
+    for n, limit in ((500, 0.1), (2000, 3.0)):
+        r = by.get((n, "portfolio-lab-cla[numpy]"))
+        if r:
+            out.append(
+                {
+                    "goal": f"all corners + 100 points at n = {n} in <= {limit} s (one thread)",
+                    "measured_seconds": r["seconds"],
+                    "met": r["seconds"] <= limit,
+                }
+            )
+    ours, peer = by.get((100, "portfolio-lab-cla[numpy]")), by.get((100, "pypfopt-cla"))
+    if ours and peer:
+        if "seconds" in peer:
+            sp, bound = peer["seconds"] / ours["seconds"], False
+        else:
+            sp, bound = peer["timed_out_after"] / ours["seconds"], True
+        out.append(
+            {
+                "goal": ">= 100x faster than PyPortfolioOpt's CLA at n = 100",
+                "measured_speedup": sp,
+                "speedup_is_lower_bound": bound,
+                "met": sp >= 100,
+            }
+        )
+    errs = [
+        r["max_abs_weight_error"]
+        for r in by.values()
+        if r["method"].startswith("portfolio-lab-cla")
+    ]
+    if errs:
+        out.append(
+            {
+                "goal": "exact (weights vs Clarabel at 1e-12 tolerances)",
+                "max_abs_weight_error": max(errs),
+                "met": max(errs) <= 1e-8,
+            }
+        )
+    return out
+
+
 # ----------------------------------------------------------------------------- harness
 def accuracy_indices(n: int) -> np.ndarray:
     m = 2 if n >= 2000 else 5
@@ -307,10 +502,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", default="results/benchmarks")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--replot", default=None, help="redraw the PNG of an existing JSON and exit")
+    ap.add_argument(
+        "--only-cla", action="store_true", help="rerun the critical-line case and merge it"
+    )
+    ap.add_argument("--cla-cap", type=float, default=None, help="seconds for PyPortfolioOpt CLA")
     args = ap.parse_args(argv)
     if args.replot:
-        from portfolio_lab._io import read_json
-
         saved = read_json(Path(args.replot))
         plot(saved["results"], Path(args.replot).with_suffix(".png"), saved["machine"])
         return saved
@@ -322,8 +519,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         torch.set_num_threads(1)
     except ImportError:  # pragma: no cover
         pass
-    from portfolio_lab._backend import gpu_available
-
+    cla_cap = args.cla_cap if args.cla_cap is not None else (10.0 if args.quick else 120.0)
+    name = machine_name()
+    folder = Path(args.out)
+    suffix = "_quick" if args.quick else ""
+    if args.only_cla:
+        return merge_cla(folder / f"frontier_{name}{suffix}.json", sizes, cla_cap, args)
     backends = ["numpy", "torch-cpu"]
     if gpu_available("cupy"):
         backends.append("cupy")
@@ -394,11 +595,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 rows.append(row)
             bar.update(1)
     bar.close()
+    rows += run_cla_case(sizes, cla_cap, not args.no_progress)
     summary = speedups(rows)
     out = {
         "machine": info,
         "k_points": K_POINTS,
-        "cases": list(CASES),
+        "cases": [*CASES, CLA_CASE],
         "sizes": sizes,
         "peer_cap_seconds": cap,
         "notes": (
@@ -411,14 +613,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ),
         "results": rows,
         "speedups": summary,
+        "cla_goals": cla_goals(rows),
+        "cla_peer_cap_seconds": cla_cap,
     }
-    name = machine_name()
-    folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
-    suffix = "_quick" if args.quick else ""
     write_json(folder / f"frontier_{name}{suffix}.json", _clean(out))
     plot(rows, folder / f"frontier_{name}{suffix}.png", info)
     return out
+
+
+def merge_cla(path: Path, sizes, cla_cap: float, args) -> dict[str, Any]:
+    """Rerun the critical-line case alone and replace its rows in an existing JSON."""
+    saved = read_json(path) if path.exists() else {"results": [], "machine": machine_record()}
+    new = run_cla_case(sizes, cla_cap, not args.no_progress)
+    saved["results"] = [r for r in saved["results"] if r.get("case") != CLA_CASE] + new
+    saved["cla_goals"] = cla_goals(saved["results"])
+    saved["cla_peer_cap_seconds"] = cla_cap
+    info = machine_record()
+    info["threads"] = 1
+    saved["cla_machine"] = info
+    saved["cases"] = [*CASES, CLA_CASE]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, _clean(saved))
+    plot(saved["results"], path.with_suffix(".png"), saved["machine"])
+    return saved
 
 
 def speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -462,10 +680,12 @@ def plot(rows: list[dict[str, Any]], path: Path, info: dict[str, Any]) -> None:
 
     from portfolio_lab._io import atomic_path
 
-    fig, axes = plt.subplots(1, len(CASES), figsize=(4.2 * len(CASES), 3.8), sharey=False)
+    cases = [c for c in (*CASES, CLA_CASE) if any(r.get("case") == c for r in rows)]
+    fig, axes = plt.subplots(1, len(cases), figsize=(4.2 * len(cases), 3.8), sharey=False)
+    axes = np.atleast_1d(axes)
     methods = sorted({r["method"] for r in rows if "seconds" in r})
-    colors = {m: f"C{i}" for i, m in enumerate(methods)}
-    for ax, case in zip(axes, CASES, strict=True):
+    colors = {m: f"C{i % 10}" for i, m in enumerate(methods)}
+    for ax, case in zip(axes, cases, strict=True):
         for m in methods:
             pts = sorted(
                 (r["n"], r["seconds"], "extrapolated_from_points" in r)
@@ -484,7 +704,7 @@ def plot(rows: list[dict[str, Any]], path: Path, info: dict[str, Any]) -> None:
             {
                 (r["n"], r["lower_bound_seconds"])
                 for r in rows
-                if r["case"] == case and "seconds" in r
+                if r["case"] == case and "lower_bound_seconds" in r
             }
         )
         if bounds:
@@ -507,3 +727,5 @@ if __name__ == "__main__":
     for s in res.get("speedups", []):
         if s["case"] == "frontier_long_only":
             print(s)
+    for g in res.get("cla_goals", []):
+        print(g)

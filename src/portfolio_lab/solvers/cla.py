@@ -50,9 +50,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.linalg.lapack import dpotrs, dtrtrs
 
-from .._backend import _triangular_solve, namespace, to_numpy
 from .._backend import device as _device
+from .._backend import namespace, to_numpy
 from ..exceptions import ConvergenceError, DegenerateReturnsError, InfeasibleTargetError, InputError
 from ._bounds import resolve_bounds
 from ._validation import as_scalar, as_targets, prepare
@@ -436,9 +437,7 @@ class _Walk:
         k = len(F)
         s = 1.0 - float(self.w.sum() - self.w[F].sum())
         rhs = np.stack([np.ones(k), self.m[F], self.cB[F]], axis=1)
-        Lk = self.L[:k, :k]
-        y = _solve_lower(Lk, rhs)
-        x = _solve_upper_t(Lk, y)
+        x = _cho_solve(self.L[:k, :k], rhs)
         x1, xm, xc = x[:, 0], x[:, 1], x[:, 2]
         a1, am, ac = float(x1.sum()), float(xm.sum()), float(xc.sum())
         alpha = ((s + ac) / a1) * x1 - xc
@@ -454,26 +453,42 @@ class _Walk:
     def node(self, alpha, beta, g0, g1, z0, z1, lam: float, kind: str) -> _Node:
         """Return the portfolio of the current segment at ``lam``, with its multipliers."""
         w = self.weights(alpha, beta, lam)
-        if self.free:  # rounding can leave a weight that just reached its bound 1 ulp beyond
-            w[self.free] = np.clip(w[self.free], self.lo[self.free], self.hi[self.free])
         gam = g0 + lam * g1
         z = z0 + lam * z1
         sw = z + lam * self.m + gam
         return _Node(w, lam, gam, kind, z, float(w @ sw))
 
     def weights(self, alpha: np.ndarray, beta: np.ndarray, lam: float) -> np.ndarray:
+        """All weights at ``lam`` on the current segment (free ones clipped to their box).
+
+        The clip only removes rounding: a weight that just reached its bound can land one
+        ulp beyond it.
+        """
         w = self.w.copy()
-        if self.free:
-            w[self.free] = alpha + lam * beta
+        F = self.free
+        if F:
+            w[F] = np.clip(alpha + lam * beta, self.lo[F], self.hi[F])
         return w
 
 
 def _solve_lower(L: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return _triangular_solve(L, b, np, transpose=False) if L.size else b
+    """``L⁻¹b`` for the lower factor (LAPACK ``dtrtrs``; the walk is host-side NumPy)."""
+    if not L.size:
+        return b
+    x, info = dtrtrs(L, b, lower=1)
+    if info != 0:  # pragma: no cover - the factor has a positive diagonal
+        raise ConvergenceError(f"triangular solve failed in the critical line (info={info})")
+    return x
 
 
-def _solve_upper_t(L: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return _triangular_solve(L, b, np, transpose=True) if L.size else b
+def _cho_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(LLᵀ)⁻¹b`` in one LAPACK call (``dpotrs``)."""
+    if not L.size:
+        return b
+    x, info = dpotrs(L, b, lower=1)
+    if info != 0:  # pragma: no cover
+        raise ConvergenceError(f"Cholesky solve failed in the critical line (info={info})")
+    return x
 
 
 def _greedy_start(m: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, int]:
@@ -610,23 +625,17 @@ def _walk(
         alpha, beta, _, _, z0, z1 = seg
         F = np.asarray(wk.free, dtype=np.int64)
         scale = max(1.0, abs(lam_c)) if math.isfinite(lam_c) else 1.0
-        cand = np.full(n, -math.inf)
-        side = np.zeros(n, dtype=np.int64)  # free assets: the bound they reach
-        # free assets reaching a bound as λ decreases
-        down = beta > _SLOPE_TOL  # the weight falls with λ: it reaches its lower bound
-        up = (beta < -_SLOPE_TOL) & np.isfinite(hi[F])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t_lo = np.where(down, (lo[F] - alpha) / beta, -math.inf)
-            t_hi = np.where(up, (hi[F] - alpha) / beta, -math.inf)
-        cand[F] = np.minimum(np.maximum(t_lo, t_hi), lam_c)
-        side[F] = np.where(t_lo >= t_hi, -1, 1)
-        # bound assets whose multiplier reaches zero as λ decreases
         st = wk.status
-        bnd = (st == -1) | (st == 1)
-        turning = ((st == -1) & (z1 > _SLOPE_TOL)) | ((st == 1) & (z1 < -_SLOPE_TOL))
         with np.errstate(divide="ignore", invalid="ignore"):
-            cross = np.where(turning, -z0 / z1, -math.inf)
-        cand[bnd] = np.minimum(cross[bnd], lam_c)
+            # bound assets whose multiplier reaches zero as λ decreases
+            turning = ((st == -1) & (z1 > _SLOPE_TOL)) | ((st == 1) & (z1 < -_SLOPE_TOL))
+            cand = np.where(turning, -z0 / z1, -math.inf)
+            # free assets reaching a bound as λ decreases (an infinite upper bound gives -inf)
+            t_lo = np.where(beta > _SLOPE_TOL, (lo[F] - alpha) / beta, -math.inf)
+            t_hi = np.where(beta < -_SLOPE_TOL, (hi[F] - alpha) / beta, -math.inf)
+        cand[F] = np.maximum(t_lo, t_hi)
+        np.minimum(cand, lam_c, out=cand)
+        cand[st == 2] = -math.inf
         if last_changed >= 0 and cand[last_changed] >= lam_c - _LAMBDA_TOL * scale:
             cand[last_changed] = -math.inf  # no immediate reversal of the last event
         j = int(np.argmax(cand))
@@ -646,9 +655,8 @@ def _walk(
             free_sets.append(tuple(wk.free))
             nodes.append(nd)
         wk.w = nd.w.copy()
-        wk.w[F] = np.clip(wk.w[F], lo[F], hi[F])
         if st[j] == 0:
-            wk.make_bound(j, int(side[j]))
+            wk.make_bound(j, -1 if beta[wk.free.index(j)] > 0 else 1)
         elif not wk.make_free(j):
             _null_move(wk, j)
             if np.max(np.abs(wk.w - nodes[-1].w)) > 1e-14:
@@ -669,8 +677,7 @@ def _null_move(wk: _Walk, j: int) -> None:
     k = len(F)
     sign = 1.0 if wk.status[j] == -1 else -1.0
     col = wk.S_np[j][F] + wk.rho
-    Lk = wk.L[:k, :k]
-    vF = -sign * _solve_upper_t(Lk, _solve_lower(Lk, col))
+    vF = -sign * _cho_solve(wk.L[:k, :k], col)
     wF = wk.w[F]
     step = (wk.hi[j] - wk.lo[j]) if math.isfinite(wk.hi[j] - wk.lo[j]) else math.inf
     block = -1
