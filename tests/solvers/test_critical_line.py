@@ -395,3 +395,15 @@ def test_singular_entering_block_takes_a_null_move(monkeypatch):
         ref = clarabel(mu, cov, t, lo, hi)
         assert w @ cov @ w <= ref @ cov @ ref + 1e-12 * np.max(np.abs(cov))
         assert abs(w @ mu - t) <= 1e-15
+
+
+def test_events_list_what_enters_and_leaves():
+    mu, cov = factor_problem(30, 23)
+    res = critical_line(mu, cov)
+    ev = res.events()
+    assert len(ev) == len(res)
+    assert ev[0] == (tuple(sorted(res.free_sets[0])), ())
+    for i in range(1, len(res) - 1):
+        entered, left = ev[i]
+        assert set(res.free_sets[i]) == (set(res.free_sets[i - 1]) | set(entered)) - set(left)
+        assert entered or left

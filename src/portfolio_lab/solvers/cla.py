@@ -138,6 +138,24 @@ class CriticalLineResult:
         """
         return np.array([k != "min_variance" for k in self.kinds])
 
+    def events(self) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """Assets that enter and leave the free set at each node.
+
+        Returns
+        -------
+        list of (entered, left), length k
+            For node ``i``: the assets free on the segment after it but not before it, and
+            the reverse. The first node lists its own free set as entered; the last node,
+            nothing. Simultaneous events at one node appear together.
+        """
+        sets = [set(fs) for fs in self.free_sets]
+        out: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        for i in range(len(self)):
+            before = sets[i - 1] if 0 < i <= len(sets) else set()
+            after = sets[i] if i < len(sets) else before
+            out.append((tuple(sorted(after - before)), tuple(sorted(before - after))))
+        return out
+
     @property
     def return_range(self) -> tuple[float, float]:
         """Lowest and highest return covered by the path."""
