@@ -498,3 +498,27 @@ def test_torch_cuda_equals_numpy(name: str) -> None:
     out = ESTIMATORS[name](torch.as_tensor(x, device="cuda"))
     assert out.device.type == "cuda"
     np.testing.assert_allclose(out.cpu().numpy(), ESTIMATORS[name](x), rtol=1e-10, atol=1e-18)
+
+
+def test_one_vocabulary_of_covariance_estimators() -> None:
+    from portfolio_lab.backtest.walk_forward import COVARIANCES
+    from portfolio_lab.backtest.walk_forward import estimate_covariance as wf_estimate
+    from portfolio_lab.estimators import COVARIANCE_ESTIMATORS, estimate_covariance
+    from portfolio_lab.exceptions import InputError
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(0.0, 0.01, (120, 6))
+    assert COVARIANCES == COVARIANCE_ESTIMATORS
+    direct = {
+        "sample": np.cov(x, rowvar=False, ddof=1),
+        "ledoit_wolf": ledoit_wolf(x).covariance,
+        "ledoit_wolf_cc": ledoit_wolf(x, target="constant_correlation").covariance,
+        "mp_clip": marchenko_pastur_clip(x).covariance,
+        "ewma": ewma_covariance(x, halflife=63.0),
+    }
+    assert set(direct) == set(COVARIANCE_ESTIMATORS)
+    for name, ref in direct.items():
+        np.testing.assert_allclose(estimate_covariance(x, name), ref, rtol=1e-12, atol=1e-18)
+        np.testing.assert_allclose(wf_estimate(x, name), ref, rtol=1e-12, atol=1e-18)
+    with pytest.raises(InputError, match="lw_identity"):
+        estimate_covariance(x, "lw_identity")

@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from ..estimators.covariance import COVARIANCE_ESTIMATORS
 from ..exceptions import InputError, PortfolioLabError
 from .policy import Policy
 
 __all__ = ["WalkForwardSchedule", "MarkowitzPolicy", "COVARIANCES", "estimate_covariance"]
 
-COVARIANCES = ("sample", "ledoit_wolf", "ledoit_wolf_cc", "mp_clip", "ewma")
+COVARIANCES = COVARIANCE_ESTIMATORS  # the estimators' one vocabulary
 KINDS = ("gmv", "max_sharpe", "target_return", "equal_weight")
 
 
@@ -91,18 +92,17 @@ class WalkForwardSchedule:
 def estimate_covariance(
     returns: np.ndarray, method: str | Callable[[np.ndarray], Any], **params: Any
 ) -> np.ndarray:
-    """Covariance of a (T, n) window of returns by name or callable.
+    """Covariance of a (T, n) window of simple returns, as a NumPy (n, n) array.
+
+    The names are those of :data:`portfolio_lab.estimators.COVARIANCE_ESTIMATORS` (one
+    vocabulary with chapter 07); see :func:`portfolio_lab.estimators.estimate_covariance`.
 
     Parameters
     ----------
     returns : numpy.ndarray, shape (T, n)
         Simple returns, oldest first.
     method : str or callable
-        ``"sample"`` (ddof=1), ``"ledoit_wolf"`` (identity target), ``"ledoit_wolf_cc"``
-        (constant correlation), ``"mp_clip"`` (Marcenko-Pastur clipping) or ``"ewma"``
-        (``halflife`` param, default 63 periods) from
-        :mod:`portfolio_lab.estimators.covariance`; or a callable returning an (n, n)
-        array or an object with a ``covariance`` attribute.
+        An estimator name or a callable.
     **params
         Keyword arguments passed to the estimator.
 
@@ -110,26 +110,11 @@ def estimate_covariance(
     -------
     numpy.ndarray, shape (n, n)
     """
-    if callable(method):
-        out = method(returns, **params)
-    elif method == "sample":
-        out = np.cov(returns, rowvar=False, ddof=int(params.get("ddof", 1)))
-    elif method in COVARIANCES:
-        from ..estimators import covariance as cv
+    from ..estimators.covariance import estimate_covariance as _estimate
 
-        if method == "ledoit_wolf":
-            out = cv.ledoit_wolf(returns, target="identity", **params)
-        elif method == "ledoit_wolf_cc":
-            out = cv.ledoit_wolf(returns, target="constant_correlation", **params)
-        elif method == "mp_clip":
-            out = cv.marchenko_pastur_clip(returns, **params)
-        else:
-            decay = params if params else {"halflife": 63.0}
-            out = cv.ewma_covariance(returns, **decay)
-    else:
-        raise InputError(f"unknown covariance {method!r}; use one of {COVARIANCES} or a callable")
-    cov = getattr(out, "covariance", out)
-    return np.atleast_2d(np.asarray(cov, dtype=float))
+    if method == "sample":  # np.cov: the policies' historical definition, same numbers
+        return np.atleast_2d(np.cov(returns, rowvar=False, ddof=int(params.get("ddof", 1))))
+    return np.atleast_2d(np.asarray(_estimate(returns, method, **params), dtype=float))
 
 
 class MarkowitzPolicy(Policy):

@@ -18,8 +18,10 @@ __all__ = [
 
 # --- covariance estimators (estimators/covariance.py, maintained by its owner) ---
 from .covariance import (  # noqa: E402
+    COVARIANCE_ESTIMATORS,
     DenoiseResult,
     ShrinkageResult,
+    estimate_covariance,
     ewma_covariance,
     ewma_weights,
     ledoit_wolf,
@@ -35,6 +37,8 @@ from .evaluation import (  # noqa: E402
 )
 
 __all__ += [
+    "COVARIANCE_ESTIMATORS",
+    "estimate_covariance",
     "ShrinkageResult",
     "DenoiseResult",
     "ledoit_wolf",

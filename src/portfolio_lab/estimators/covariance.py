@@ -33,6 +33,8 @@ from ..exceptions import (
 )
 
 __all__ = [
+    "COVARIANCE_ESTIMATORS",
+    "estimate_covariance",
     "ShrinkageResult",
     "DenoiseResult",
     "ledoit_wolf",
@@ -602,3 +604,56 @@ def ewma_covariance(
         sw2 = float(xp.sum(w * w))
         cov = cov / (1.0 - sw2)
     return cov
+
+
+#: The covariance estimators by name: one vocabulary for chapter 07, the walk-forward
+#: policies of chapter 09 and :class:`portfolio_lab.backtest.MarkowitzPolicy`.
+COVARIANCE_ESTIMATORS = ("sample", "ledoit_wolf", "ledoit_wolf_cc", "mp_clip", "ewma")
+
+
+def estimate_covariance(returns: Any, method: str | Any, **params: Any) -> Any:
+    """Covariance of a (T, n) window of returns by estimator name or callable.
+
+    Parameters
+    ----------
+    returns : array, shape (T, n)
+        Returns, oldest first (NumPy, torch or CuPy).
+    method : str or callable
+        One of :data:`COVARIANCE_ESTIMATORS`: ``"sample"`` (unbiased, ``ddof=1``),
+        ``"ledoit_wolf"`` (Ledoit-Wolf towards the scaled identity), ``"ledoit_wolf_cc"``
+        (towards constant correlation), ``"mp_clip"`` (Marcenko-Pastur clipping of the
+        correlation) or ``"ewma"`` (``halflife`` in periods, default 63); or a callable
+        returning an (n, n) array or an object with a ``covariance`` attribute.
+    **params
+        Keyword arguments passed to the estimator.
+
+    Returns
+    -------
+    array, shape (n, n)
+        In the namespace of ``returns`` (callables: what they return).
+
+    Raises
+    ------
+    InputError
+        Unknown estimator name.
+    """
+    if callable(method):
+        out = method(returns, **params)
+    elif method == "sample":
+        from .moments import sample_covariance
+
+        out = sample_covariance(returns, ddof=int(params.get("ddof", 1)))
+    elif method == "ledoit_wolf":
+        out = ledoit_wolf(returns, target="identity", **params)
+    elif method == "ledoit_wolf_cc":
+        out = ledoit_wolf(returns, target="constant_correlation", **params)
+    elif method == "mp_clip":
+        out = marchenko_pastur_clip(returns, **params)
+    elif method == "ewma":
+        out = ewma_covariance(returns, **(params or {"halflife": 63.0}))
+    else:
+        raise InputError(
+            f"unknown covariance estimator {method!r}; use one of {COVARIANCE_ESTIMATORS} or "
+            "a callable"
+        )
+    return getattr(out, "covariance", out)
