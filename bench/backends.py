@@ -27,8 +27,8 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import make_factor_problem, sp500_problem  # noqa: E402
 
-from portfolio_lab.backend import get_backend, gpu_available, to_numpy  # noqa: E402
 from portfolio_lab._io import write_json  # noqa: E402
+from portfolio_lab.backend import get_backend, gpu_available, to_numpy  # noqa: E402
 from portfolio_lab.solvers import efficient_frontier, markowitz_newton  # noqa: E402
 from portfolio_lab.timing import (  # noqa: E402
     device_sync,
