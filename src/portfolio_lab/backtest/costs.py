@@ -1,5 +1,8 @@
 """Proportional transaction costs: the transaction remainder factor μ.
 
+In the code the factor is called ``remainder`` (``mu`` means expected returns everywhere
+else in the package); ``μ`` below is the symbol of Jiang, Xu & Liang.
+
 Rebalancing from the held weights ``w'`` (after the market drift) to the target weights
 ``w`` shrinks the portfolio value by a factor ``μ`` (Jiang, Xu & Liang 2017, "A Deep
 Reinforcement Learning Framework for the Financial Portfolio Management Problem", eq. 14-15).
@@ -168,15 +171,17 @@ def remainder_factor(
     k = c_p + c_s - c_p * c_s
     numerator = 1.0 - c_p * h0
     denominator = 1.0 - c_p * w0
-    mu = remainder_factor_linear(held, target, buy_fee=c_p, sell_fee=c_s, cash_index=cash_index)
+    remainder = remainder_factor_linear(
+        held, target, buy_fee=c_p, sell_fee=c_s, cash_index=cash_index
+    )
     if k == 0.0:
         return numerator / denominator
     for _ in range(max_iter):
-        new = (numerator - k * xp.sum(_relu(h - mu[..., None] * w), axis=-1)) / denominator
-        step = _max_abs(xp, new - mu)
-        mu = new
+        new = (numerator - k * xp.sum(_relu(h - remainder[..., None] * w), axis=-1)) / denominator
+        step = _max_abs(xp, new - remainder)
+        remainder = new
         if step < tol:
-            return mu
+            return remainder
     raise _no_convergence(tol, max_iter, step)
 
 
@@ -215,7 +220,9 @@ def _remainder_numpy(
         h = np.delete(held, k, axis=-1)
         w = np.delete(target, k, axis=-1)
     diff = h - w
-    mu = 1.0 - c_s * np.maximum(diff, 0.0).sum(axis=-1) - c_p * np.maximum(-diff, 0.0).sum(axis=-1)
+    remainder = (
+        1.0 - c_s * np.maximum(diff, 0.0).sum(axis=-1) - c_p * np.maximum(-diff, 0.0).sum(axis=-1)
+    )
     kappa = c_p + c_s - c_p * c_s
     numerator = 1.0 - c_p * h0
     denominator = 1.0 - c_p * w0
@@ -223,7 +230,7 @@ def _remainder_numpy(
         return np.asarray(numerator / denominator)
     step = np.inf
     if h.ndim == 1:  # one rebalancing (the loop engine): scalar arithmetic is much cheaper
-        num, den, m = float(numerator), float(denominator), float(mu)
+        num, den, m = float(numerator), float(denominator), float(remainder)
         for _ in range(max_iter):
             new_m = (num - kappa * float(np.maximum(h - m * w, 0.0).sum())) / den
             step = abs(new_m - m)
@@ -232,11 +239,11 @@ def _remainder_numpy(
                 return np.asarray(m)
         raise _no_convergence(tol, max_iter, step)
     for _ in range(max_iter):
-        new = (numerator - kappa * np.maximum(h - mu[..., None] * w, 0.0).sum(axis=-1)) / (
+        new = (numerator - kappa * np.maximum(h - remainder[..., None] * w, 0.0).sum(axis=-1)) / (
             denominator
         )
-        step = float(np.max(np.abs(new - mu)))
-        mu = new
+        step = float(np.max(np.abs(new - remainder)))
+        remainder = new
         if step < tol:
-            return np.asarray(mu)
+            return np.asarray(remainder)
     raise _no_convergence(tol, max_iter, step)

@@ -277,15 +277,15 @@ def run(
 
     weights = policy.weights_vectorized(x.copy()) if vectorized else None
     if weights is not None:
-        weights, held, mu, path = _vectorized(
+        weights, held, remainder, path = _vectorized(
             policy, x, weights, start, c_p, c_s, cash_index, costs
         )
     else:
-        weights, held, mu = _loop(policy, x, start, c_p, c_s, cash_index, costs, progress)
+        weights, held, remainder = _loop(policy, x, start, c_p, c_s, cash_index, costs, progress)
         path = "loop"
 
     gross = np.einsum("ij,ij->i", weights, x)
-    period = mu * gross
+    period = remainder * gross
     index = rel_frame.index
     if (period <= 0).any():
         bad = index[int(np.argmax(period <= 0))]
@@ -300,7 +300,7 @@ def run(
         weights=pd.DataFrame(weights, index=index, columns=rel_frame.columns),
         returns=pd.Series(period - 1.0, index=index, name="returns"),
         turnover=pd.Series(_turnover(held, weights), index=index, name="turnover"),
-        remainder=pd.Series(mu, index=index, name="remainder"),
+        remainder=pd.Series(remainder, index=index, name="remainder"),
         buy_fee=c_p,
         sell_fee=c_s,
         cost_model=costs,
@@ -336,10 +336,10 @@ def _vectorized(
     if T > 1:
         held[1:] = drift(w[:-1], x[:-1])
     if c_p == 0.0 and c_s == 0.0:
-        mu = np.ones(T)
+        remainder = np.ones(T)
     else:
-        mu = _factor(held, w, c_p, c_s, cash_index, costs)
-    return w, held, mu, "vectorized"
+        remainder = _factor(held, w, c_p, c_s, cash_index, costs)
+    return w, held, remainder, "vectorized"
 
 
 def _loop(
@@ -359,7 +359,7 @@ def _loop(
     view.flags.writeable = False
     weights = np.empty((T, n))
     held_all = np.empty((T, n))
-    mu = np.ones(T)
+    remainder = np.ones(T)
     shown = np.full(n, 1.0 / n)
     held = start.copy()
     free = c_p == 0.0 and c_s == 0.0
@@ -368,7 +368,7 @@ def _loop(
         weights[t] = w
         held_all[t] = held
         if not free:
-            mu[t] = float(_factor(held, w, c_p, c_s, cash_index, costs))
+            remainder[t] = float(_factor(held, w, c_p, c_s, cash_index, costs))
         buffer[t] = x[t]
         grown = w * x[t]
         total = grown.sum()
@@ -379,4 +379,4 @@ def _loop(
             )
         held = grown / total
         shown = held
-    return weights, held_all, mu
+    return weights, held_all, remainder
