@@ -86,3 +86,24 @@ def test_barrier_on_gpu_matches_numpy(to_device) -> None:
     res = barrier_min_variance(to_device(cov), 1e5)
     np.testing.assert_allclose(to_numpy(res.weights), ref.weights, atol=1e-9)
     assert res.converged
+
+
+def test_critical_line_on_gpu_matches_numpy(to_device) -> None:
+    from portfolio_lab.solvers import critical_line
+
+    from ._problems import factor_problem
+
+    mu, cov = factor_problem(30, 4)
+    ref = critical_line(mu, cov, upper=0.2, branch="full")
+    res = critical_line(to_device(mu), to_device(cov), upper=0.2, branch="full")
+    _same_place(res.weights, to_device(np.zeros(1)))
+    np.testing.assert_allclose(to_numpy(res.weights), np.asarray(ref.weights), atol=1e-12)
+    t = np.linspace(*ref.return_range, 9)
+    fr = res.weights_at(to_device(t))
+    _same_place(fr.weights, to_device(np.zeros(1)))
+    np.testing.assert_allclose(
+        to_numpy(fr.weights), np.asarray(ref.weights_at(t).weights), atol=1e-12
+    )
+    # on a GPU the default bounded method is the batched path
+    auto = efficient_frontier(to_device(mu), to_device(cov), to_device(t[1:-1]), bounds=(0, 0.2))
+    assert auto.method.startswith("admm")

@@ -221,8 +221,9 @@ class CriticalLineResult:
             feasible = r <= r_hi + tol
         else:
             feasible = (r <= r_hi + tol) & (r >= r_lo - tol)
-            if self.branch == "efficient":
-                below = (r < r_lo - tol) & (r >= _attainable_min(self) - tol)
+            low = r < r_lo - tol
+            if self.branch == "efficient" and low.any():
+                below = low & (r >= _attainable_min(self) - tol)
                 if below.any():
                     raise InputError(
                         f"target {float(r[below][0]):.6g} lies below the minimum-variance "
@@ -364,8 +365,20 @@ class _Node:
     lam: float  # scaled λ
     gam: float  # scaled γ (of Σ̃, without the ρ shift)
     kind: str
-    z: np.ndarray  # scaled bound multipliers ζ̃ = Σ̃w − λμ̃ − γ (zero on free assets)
-    var: float  # scaled variance wᵀΣ̃w
+    z0: np.ndarray  # ζ̃ = z0 + λ_walk z1: the segment's scaled bound multipliers
+    z1: np.ndarray
+    m: np.ndarray  # the walk's scaled μ (−μ̃ for the mirrored walk)
+    lam_walk: float  # λ in the walk's own sign convention
+
+    @property
+    def z(self) -> np.ndarray:
+        """Scaled bound multipliers ``ζ̃ = Σ̃w − λμ̃ − γ`` (zero on free assets)."""
+        return self.z0 + self.lam_walk * self.z1
+
+    @property
+    def var(self) -> float:
+        """Scaled variance ``wᵀΣ̃w``, from ``Σ̃w = ζ̃ + λm + γ``."""
+        return float(self.w @ (self.z + self.lam_walk * self.m + self.gam))
 
 
 class _Walk:
@@ -454,15 +467,18 @@ class _Walk:
         F = self.free
         k = len(F)
         s = 1.0 - float(self.w.sum() - self.w[F].sum())
-        rhs = np.stack([np.ones(k), self.m[F], self.cB[F]], axis=1)
+        rhs = np.empty((k, 3))
+        rhs[:, 0] = 1.0
+        rhs[:, 1] = self.m[F]
+        rhs[:, 2] = self.cB[F]
         x = _cho_solve(self.L[:k, :k], rhs)
-        x1, xm, xc = x[:, 0], x[:, 1], x[:, 2]
-        a1, am, ac = float(x1.sum()), float(xm.sum()), float(xc.sum())
-        alpha = ((s + ac) / a1) * x1 - xc
-        beta = xm - (am / a1) * x1
+        a1, am, ac = x.sum(axis=0).tolist()
+        ab = np.empty((2, k))
+        alpha, beta = ab[0], ab[1]  # views: filled in place
+        np.subtract(((s + ac) / a1) * x[:, 0], x[:, 2], out=alpha)
+        np.subtract(x[:, 1], (am / a1) * x[:, 0], out=beta)
         g0 = (s + ac) / a1 - self.rho * s
         g1 = -am / a1
-        ab = np.stack([alpha, beta])  # (2, k)
         sab = ab @ self.S_np[F]  # (2, n): Σ̃_{:F} α and Σ̃_{:F} β
         z0 = sab[0] + self.cB - g0
         z1 = sab[1] - self.m - g1
@@ -471,10 +487,7 @@ class _Walk:
     def node(self, alpha, beta, g0, g1, z0, z1, lam: float, kind: str) -> _Node:
         """Return the portfolio of the current segment at ``lam``, with its multipliers."""
         w = self.weights(alpha, beta, lam)
-        gam = g0 + lam * g1
-        z = z0 + lam * z1
-        sw = z + lam * self.m + gam
-        return _Node(w, lam, gam, kind, z, float(w @ sw))
+        return _Node(w, lam, g0 + lam * g1, kind, z0, z1, self.m, lam)
 
     def weights(self, alpha: np.ndarray, beta: np.ndarray, lam: float) -> np.ndarray:
         """All weights at ``lam`` on the current segment (free ones clipped to their box).
@@ -512,25 +525,24 @@ def _cho_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _greedy_start(m: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, int]:
     """Maximum-return LP vertex: fill the budget by decreasing μ (ties: lower index first).
 
-    Returns the weights and the index of the asset that completes the budget.
+    Returns the weights and the index of the asset that completes the budget (the last one
+    filled when the budget is met exactly).
     """
     w = lo.copy()
     room = 1.0 - float(lo.sum())
     order = np.argsort(-m, kind="stable")
-    last = int(order[0])
-    for i in order:
-        if room <= 0.0:
-            break
-        cap = hi[i] - lo[i]
-        if cap <= 0.0:
-            continue
-        if cap <= room:
-            w[i] = hi[i]  # exactly, so that the asset is recognized as at its bound
-            room -= cap
-        else:
-            w[i] += room
-            room = 0.0
-        last = int(i)
+    caps = (hi - lo)[order]
+    order, caps = order[caps > 0.0], caps[caps > 0.0]
+    if room <= 0.0 or order.size == 0:
+        return w, int(np.argsort(-m, kind="stable")[0])
+    before = np.concatenate([[0.0], np.cumsum(caps)[:-1]])  # budget used before each asset
+    p = int(np.searchsorted(before + caps, room, side="left"))  # first asset that fills it
+    p = min(p, order.size - 1)
+    full = order[:p]
+    w[full] = hi[full]  # exactly, so that these assets are recognized as at their bound
+    last = int(order[p])
+    rest = room - float(before[p])
+    w[last] = hi[last] if rest >= caps[p] else lo[last] + rest
     return w, last
 
 
@@ -652,8 +664,7 @@ def _walk(
             t_lo = np.where(beta > _SLOPE_TOL, (lo[F] - alpha) / beta, -math.inf)
             t_hi = np.where(beta < -_SLOPE_TOL, (hi[F] - alpha) / beta, -math.inf)
         cand[F] = np.maximum(t_lo, t_hi)
-        np.minimum(cand, lam_c, out=cand)
-        cand[st == 2] = -math.inf
+        np.minimum(cand, lam_c, out=cand)  # fixed assets (status 2) stay at -inf
         if last_changed >= 0 and cand[last_changed] >= lam_c - _LAMBDA_TOL * scale:
             cand[last_changed] = -math.inf  # no immediate reversal of the last event
         j = int(np.argmax(cand))
@@ -679,7 +690,7 @@ def _walk(
             _null_move(wk, j)
             if np.max(np.abs(wk.w - nodes[-1].w)) > 1e-14:
                 free_sets.append(tuple(wk.free))
-                nodes.append(_Node(wk.w.copy(), lam_e, nd.gam, "corner", nd.z, nd.var))
+                nodes.append(_Node(wk.w.copy(), lam_e, nd.gam, "corner", nd.z0, nd.z1, nd.m, lam_e))
         last_changed = j
         lam_c = lam_e
 
@@ -823,8 +834,10 @@ def critical_line(
                 -nd.lam,
                 nd.gam,
                 "min_return" if nd.kind == "max_return" else "corner",
-                nd.z,
-                nd.var,
+                nd.z0,
+                nd.z1,
+                nd.m,
+                nd.lam_walk,
             )
             for nd in reversed(low_nodes if keep else low_nodes[:-1])
         ]
