@@ -10,7 +10,7 @@ import numpy as np
 from .._backend import to_numpy
 from ..exceptions import InputError, NonFiniteError, ShapeError
 
-__all__ = ["resolve_bounds", "is_unconstrained", "qp_module"]
+__all__ = ["resolve_bounds", "is_unconstrained", "qp_module", "primal_violation"]
 
 _SUM_TOL = 1e-12
 
@@ -119,3 +119,37 @@ def resolve_bounds(
         xp.asarray(lower, dtype=xp.float64, device=device),
         xp.asarray(upper, dtype=xp.float64, device=device),
     )
+
+
+def primal_violation(
+    w: np.ndarray,
+    mu: np.ndarray,
+    targets: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    kind: str,
+) -> np.ndarray:
+    """Largest violation of the budget, the return target and the box, per frontier point.
+
+    Parameters
+    ----------
+    w : numpy.ndarray, shape (k, n)
+        Frontier weights (NaN rows give NaN).
+    mu : numpy.ndarray, shape (n,)
+        Expected returns.
+    targets : numpy.ndarray, shape (k,)
+        Target returns.
+    lower, upper : numpy.ndarray, shape (n,)
+        Bounds (±inf for none).
+    kind : {"eq", "geq"}
+        Whether the return constraint is ``μᵀw = r`` or ``μᵀw ≥ r``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (k,)
+    """
+    with np.errstate(invalid="ignore"):
+        gap = w @ mu - targets
+        ret = np.abs(gap) if kind == "eq" else np.maximum(-gap, 0.0)
+        box = np.maximum(np.max(lower - w, axis=1), np.max(w - upper, axis=1))
+        return np.maximum.reduce([np.abs(w.sum(axis=1) - 1.0), ret, np.maximum(box, 0.0)])

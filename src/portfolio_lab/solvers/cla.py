@@ -55,7 +55,7 @@ from scipy.linalg.lapack import dpotrs, dtrtrs
 from .._backend import device as _device
 from .._backend import namespace, to_numpy
 from ..exceptions import ConvergenceError, DegenerateReturnsError, InfeasibleTargetError, InputError
-from ._bounds import resolve_bounds
+from ._bounds import primal_violation, resolve_bounds
 from ._validation import as_scalar, as_targets, prepare
 from .results import FrontierResult, PortfolioResult
 
@@ -254,10 +254,7 @@ class CriticalLineResult:
             viol = np.maximum(viol, np.where(at_lo & ~at_hi, np.maximum(-z, 0.0), 0.0))
             viol = np.maximum(viol, np.where(at_hi & ~at_lo, np.maximum(z, 0.0), 0.0))
             dual = np.where(feasible, np.max(viol, axis=1), math.nan)
-            gap = w_np @ mu_np - r
-            ret_v = np.abs(gap) if target_kind == "eq" else np.maximum(-gap, 0.0)
-            box = np.maximum(np.max(self.lower - w_np, axis=1), np.max(w_np - self.upper, axis=1))
-            prim = np.maximum.reduce([np.abs(w_np.sum(axis=1) - 1.0), ret_v, np.maximum(box, 0.0)])
+        prim = primal_violation(w_np, mu_np, r, self.lower, self.upper, target_kind)
         return FrontierResult(
             targets=tg,
             weights=w,

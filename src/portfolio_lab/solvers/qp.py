@@ -50,6 +50,7 @@ from ._admm import (
     row_bounds,
     select_columns,
 )
+from ._bounds import primal_violation
 from ._polish import PolishResult, initial_active_set, polish_column
 from ._validation import as_scalar, as_targets, prepare
 from .results import FrontierResult, PortfolioResult
@@ -357,12 +358,7 @@ def qp_frontier(
     returns = weights @ prob.mu
     risks = xp.sqrt(xp.sum((weights @ prob.cov) * weights, axis=1))
     w_np = to_numpy(weights)
-    ret_np = w_np @ mu_np
-    with np.errstate(invalid="ignore"):
-        gap = ret_np - tg_np
-        ret_viol = np.abs(gap) if target_kind == "eq" else np.maximum(-gap, 0.0)
-        box = np.maximum(np.max(lo_np - w_np, axis=1), np.max(w_np - hi_np, axis=1))
-        prim = np.maximum.reduce([np.abs(w_np.sum(axis=1) - 1.0), ret_viol, np.maximum(box, 0.0)])
+    prim = primal_violation(w_np, mu_np, tg_np, lo_np, hi_np, target_kind)
     return FrontierResult(
         targets=tg,
         weights=weights,
