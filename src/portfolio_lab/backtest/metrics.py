@@ -265,8 +265,8 @@ def sortino_ratio(returns: Any, target: float = 0.0, periods_per_year: int = 252
     ex = _returns(returns) - target
     downside = math.sqrt(float(np.mean(np.minimum(ex, 0.0) ** 2)))
     mean = float(np.mean(ex))
-    if downside == 0.0:
-        return math.inf if mean > 0 else math.nan
+    if downside == 0.0:  # the sign of the sum: a mean of denormal returns can underflow to 0
+        return math.inf if float(np.sum(ex)) > 0 else math.nan
     return mean / downside * math.sqrt(periods_per_year)
 
 
