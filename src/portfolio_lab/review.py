@@ -7,14 +7,18 @@ collects their outcomes so every review ends the same way.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from .exceptions import PortfolioLabError
+from .exceptions import InputError, PortfolioLabError
 
-__all__ = ["ReviewFailed", "Review", "remainder_by_root", "wealth_by_loop"]
+__all__ = ["CHECK_KINDS", "ReviewFailed", "Review", "remainder_by_root", "wealth_by_loop"]
+
+#: The comparisons :meth:`Review.check` accepts: ``kind`` -> ``passed(value, tol)``.
+CHECK_KINDS = {"<=": operator.le, ">=": operator.ge}
 
 
 class ReviewFailed(PortfolioLabError, AssertionError):
@@ -37,9 +41,30 @@ class Review:
     rows: list[dict[str, object]] = field(default_factory=list)
 
     def check(self, name: str, value: float, tol: float, *, kind: str = "<=") -> None:
-        """Record a numeric check: passes when ``value <= tol`` (or ``>=`` with ``kind``)."""
+        """Record a numeric check: passes when ``value <= tol`` (or ``value >= tol``).
+
+        Parameters
+        ----------
+        name : str
+            What is checked.
+        value : float
+            The measured value (NaN never passes).
+        tol : float
+            The bound.
+        kind : {"<=", ">="}, default "<="
+            Which side of ``tol`` passes.
+
+        Raises
+        ------
+        InputError
+            ``kind`` is neither ``"<="`` nor ``">="`` (a typo must not reverse a check).
+        """
+        if kind not in CHECK_KINDS:
+            raise InputError(
+                f"review check {name!r}: kind must be one of {list(CHECK_KINDS)}, not {kind!r}"
+            )
         value = float(value)
-        passed = value <= tol if kind == "<=" else value >= tol
+        passed = CHECK_KINDS[kind](value, tol)
         self.rows.append(
             {"check": name, "value": value, "tolerance": f"{kind} {tol:g}", "passed": bool(passed)}
         )

@@ -39,6 +39,7 @@ __all__ = [
     "notebook_parameters",
     "run_notebooks",
     "build_book",
+    "build_run_book",
 ]
 
 _NAME = re.compile(r"^(\d{2})_[a-z0-9_]+$")
@@ -309,3 +310,30 @@ def build_book(
         raise PortfolioLabError(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
     out = Path(build_dir) if build_dir is not None else book
     return out / "_build" / "html"
+
+
+def build_run_book(
+    run: str,
+    *,
+    results_dir: str | os.PathLike[str] = "results",
+    strict: bool = True,
+) -> Path:
+    """Build the book of ``run`` inside its run folder, leaving ``book/`` untouched.
+
+    The book's sources are copied to ``<results_dir>/<run>/book/`` and built there, so the
+    run folder (a mounted ``results/`` in the image) holds the HTML:
+    ``<results_dir>/<run>/book/_build/html``. ``portfolio-lab run --book`` calls this.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder of the built HTML.
+    """
+    root = repo_root()
+    results = Path(results_dir)
+    results = results if results.is_absolute() else root / results
+    target = results / run / "book"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(root / "book", target, ignore=shutil.ignore_patterns("_build", "_notebooks"))
+    return build_book(run, results_dir=results, book_dir=target, strict=strict)

@@ -7,26 +7,16 @@ book build.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from portfolio_lab.runner import build_book, discover_notebooks, run_notebooks
+from portfolio_lab.runner import discover_notebooks
 
 pytestmark = pytest.mark.notebooks
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def ci_run(tmp_path_factory: pytest.TempPathFactory):
-    results = tmp_path_factory.mktemp("results")
-    summary = run_notebooks(
-        REPO / "notebooks" / "params" / "ci.yaml", results_dir=results, progress=False
-    )
-    return summary, results
 
 
 def test_every_notebook_ran(ci_run) -> None:
@@ -65,11 +55,8 @@ def test_programming_notebooks_wrote_artifacts(ci_run) -> None:
             assert folder.is_dir() and any(folder.iterdir()), f"{spec.name} wrote no artifacts"
 
 
-def test_book_builds_with_warnings_as_errors(ci_run, tmp_path: Path) -> None:
-    summary, results = ci_run
-    book = tmp_path / "book"
-    shutil.copytree(REPO / "book", book, ignore=shutil.ignore_patterns("_build", "_notebooks"))
-    html = build_book(summary.run, results_dir=results, book_dir=book)
+def test_book_builds_with_warnings_as_errors(ci_book: Path) -> None:
+    html = ci_book  # built strictly (-W -n --keep-going) by the conftest, as `run --book` does
     assert (html / "index.html").is_file()
     for spec in discover_notebooks(REPO / "notebooks"):
         page = html / "_notebooks" / spec.track / f"{spec.name}.html"
