@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^(\d{2})_[a-z0-9_]+$")
+#: The executive summary, ``notebooks/report.ipynb``, with its review ``review/report_review``.
+REPORT = "report"
 
 
 class NotebookFailed(PortfolioLabError, RuntimeError):
@@ -70,7 +72,7 @@ class NotebookSpec:
         File stem, e.g. ``"03_lagrange"`` or ``"03_lagrange_review"``.
     path : pathlib.Path
         Source ``.ipynb`` path.
-    track : {"programming", "review"}
+    track : {"programming", "review", "report"}
         Which track the notebook belongs to.
     topic : str
         Stem of the programming notebook it belongs to (itself for programming notebooks).
@@ -110,6 +112,9 @@ def repo_root() -> Path:
 def discover_notebooks(notebooks_dir: str | os.PathLike[str] | None = None) -> list[NotebookSpec]:
     """List the notebooks in run order: each programming notebook followed by its review.
 
+    The executive summary ``notebooks/report.ipynb`` (track ``"report"``) and its review
+    come last, after every chapter whose artifacts it reads.
+
     Parameters
     ----------
     notebooks_dir : path, optional
@@ -130,6 +135,12 @@ def discover_notebooks(notebooks_dir: str | os.PathLike[str] | None = None) -> l
         review = reviews.pop(f"{path.stem}_review", None)
         if review is not None:
             specs.append(NotebookSpec(review.stem, review, "review", path.stem))
+    report = root / f"{REPORT}.ipynb"
+    if report.is_file():  # the executive summary reads every chapter's artifacts: it runs last
+        specs.append(NotebookSpec(REPORT, report, "report", REPORT))
+        review = reviews.pop(f"{REPORT}_review", None)
+        if review is not None:
+            specs.append(NotebookSpec(review.stem, review, "review", REPORT))
     if reviews:
         raise InputError(f"review notebooks without a programming notebook: {sorted(reviews)}")
     return specs
@@ -239,7 +250,11 @@ def run_notebooks(
     bar = tqdm(specs, desc=f"run {run}", unit="nb", disable=not progress)
     for spec in bar:
         bar.set_postfix_str(spec.name)
-        output = out_dir / spec.track / spec.path.name
+        output = (
+            out_dir / spec.path.name
+            if spec.track == "report"
+            else out_dir / spec.track / spec.path.name
+        )
         output.parent.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         try:

@@ -59,5 +59,6 @@ def test_book_builds_with_warnings_as_errors(ci_book: Path) -> None:
     html = ci_book  # built strictly (-W -n --keep-going) by the conftest, as `run --book` does
     assert (html / "index.html").is_file()
     for spec in discover_notebooks(REPO / "notebooks"):
-        page = html / "_notebooks" / spec.track / f"{spec.name}.html"
+        folder = html / "_notebooks" if spec.track == "report" else html / "_notebooks" / spec.track
+        page = folder / f"{spec.name}.html"
         assert page.is_file(), f"no page for {spec.name}"
