@@ -8,7 +8,7 @@ RUN ?= default
 PARAMS ?= notebooks/params/$(RUN).yaml
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install run book test lint infra unit notebooks nbval golden bench format clean
+.PHONY: help install browser run book test lint infra unit notebooks nbval golden bench format clean
 
 help:
 	@echo "make book    - install, run every notebook with papermill ($(PARAMS)), build book/_build/html"
@@ -40,7 +40,16 @@ lint: install
 unit: install
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/pytest -m "not notebooks and not slow" -n $(PYTEST_WORKERS) -q
 
-notebooks: install
+# Debian's chromium for the browser test of the built book (tests/notebooks/test_browser.py);
+# where apt-get cannot run as root the test skips and says why
+browser:
+	@if [ -x /usr/bin/chromium ]; then /usr/bin/chromium --version; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	    && /usr/bin/chromium --version; \
+	else echo "browser: no apt-get as root here; the browser test will be skipped"; fi
+
+notebooks: install browser
 	$(BIN)/pytest -m notebooks -q
 
 nbval: install
