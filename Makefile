@@ -36,9 +36,10 @@ lint: install
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 
-# one BLAS thread per pytest worker: two workers on two cores, no oversubscription
+# one BLAS thread per pytest worker: two workers on two cores, no oversubscription; the tests
+# marked slow (the OLPS toolbox reproduction of ONS, Anticor, CWMR: about 10 s) run here too
 unit: install
-	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/pytest -m "not notebooks and not slow" -n $(PYTEST_WORKERS) -q
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/pytest -m "not notebooks" -n $(PYTEST_WORKERS) -q
 
 # Debian's chromium for the browser test of the built book (tests/notebooks/test_browser.py);
 # where apt-get cannot run as root the test skips and says why
