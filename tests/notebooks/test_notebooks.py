@@ -62,3 +62,26 @@ def test_book_builds_with_warnings_as_errors(ci_book: Path) -> None:
         folder = html / "_notebooks" if spec.track == "report" else html / "_notebooks" / spec.track
         page = folder / f"{spec.name}.html"
         assert page.is_file(), f"no page for {spec.name}"
+
+
+def test_report_review_fails_on_a_number_not_from_its_artifact(ci_run, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from portfolio_lab.runner import NotebookFailed, run_notebooks
+
+    summary, _ = ci_run
+    results = tmp_path / "results"
+    shutil.copytree(summary.results_dir / "report", results / "tampered" / "report")
+    executed = results / "tampered" / "notebooks" / "report.ipynb"
+    executed.parent.mkdir(parents=True)
+    shutil.copy(summary.results_dir / "notebooks" / "report.ipynb", executed)
+    shown_file = results / "tampered" / "report" / "shown.json"
+    shown = json.loads(shown_file.read_text())
+    entry = next(e for e in shown["entries"] if isinstance(e["value"], float))
+    entry["value"] *= 1.01  # a number typed by hand, or read from the wrong place
+    shown_file.write_text(json.dumps(shown))
+    params = tmp_path / "tampered.yaml"
+    params.write_text("run: tampered\n")
+    with pytest.raises(NotebookFailed, match="read values equal the artifact"):
+        run_notebooks(params, only=["report_review"], results_dir=results, progress=False)
