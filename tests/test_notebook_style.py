@@ -8,7 +8,9 @@ import nbformat
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((REPO / "notebooks").glob("*/*.ipynb"))
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*/*.ipynb")) + sorted(
+    (REPO / "notebooks").glob("*.ipynb")
+)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -44,3 +44,17 @@ def test_param_file_entries_are_declared(params_file: Path) -> None:
         declared = set(notebook_parameters(spec.path))
         given = set(params["notebooks"].get(spec.name, {}) or {})
         assert given <= declared, f"{spec.name} does not declare {sorted(given - declared)}"
+
+
+def test_gpu_run_targets_the_gpu_at_gpu_sizes() -> None:
+    params = load_params(REPO / "notebooks" / "params" / "gpu.yaml")
+    assert params["run"] == "gpu"
+    assert params["common"]["backend"] == "cupy" and params["common"]["device"] == "cuda"
+    assert max(params["notebooks"]["05_frontier_and_backends"]["timing_sizes"]) >= 5000
+    default = load_params(REPO / "notebooks" / "params" / "default.yaml")
+    for name in ("10_lstm_sharpe", "11_rl_eiie", "12_rl_rnn_colombia"):
+        declared = notebook_parameters(next(s.path for s in SPECS if s.name == name))
+        assert "device" in declared, f"{name} has no device parameter: the GPU run cannot reach it"
+        assert len(params["notebooks"][name]["seeds"]) > len(
+            default["notebooks"].get(name, {}).get("seeds", declared["seeds"]["default"].split(","))
+        )

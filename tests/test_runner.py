@@ -129,3 +129,27 @@ def test_cli_reports_errors_with_nonzero_exit(capsys: pytest.CaptureFixture[str]
     code = cli.main(["run", "--params", "does/not/exist.yaml", "--no-progress"])
     assert code == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_run_book_flag_builds_the_run_book_after_the_run(monkeypatch, tmp_path, capsys) -> None:
+    from portfolio_lab import cli, runner
+
+    calls = []
+
+    def fake_run(params, **kwargs):
+        calls.append(("run", params, kwargs["results_dir"]))
+        return runner.RunSummary("ci", tmp_path / "ci", (), {})
+
+    def fake_book(run, **kwargs):
+        calls.append(("book", run, kwargs["results_dir"]))
+        return tmp_path / "ci" / "book" / "_build" / "html"
+
+    monkeypatch.setattr(runner, "run_notebooks", fake_run)
+    monkeypatch.setattr(runner, "build_run_book", fake_book)
+    argv = ["run", "--params", "notebooks/params/ci.yaml", "--results-dir", str(tmp_path), "--book"]
+    assert cli.main(argv) == 0
+    assert calls == [
+        ("run", "notebooks/params/ci.yaml", str(tmp_path)),
+        ("book", "ci", str(tmp_path)),
+    ]
+    assert "book built" in capsys.readouterr().out

@@ -1,10 +1,15 @@
-"""Command line: ``run`` executes the notebooks, ``book`` builds, ``predict`` serves a model."""
+"""Command line of portfolio-lab.
+
+``run`` executes the notebooks, ``book`` builds, ``predict`` serves a model, ``sweep`` turns a
+parameter grid into runs (here, or as a Kubernetes Indexed Job).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .exceptions import PortfolioLabError
 
@@ -33,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=["numpy", "torch", "cupy"], help="array backend")
     run.add_argument("--results-dir", default="results", help="root of run folders")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument(
+        "--book",
+        action="store_true",
+        help="then build the book of this run into <results-dir>/<run>/book/_build/html",
+    )
 
     book = sub.add_parser("book", help="build the Jupyter Book from an executed run")
     book.add_argument("--run", default="default", help="run name (default: default)")
@@ -52,6 +62,23 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--prices", metavar="FILE", help="CSV (dates first) or parquet of prices")
     pred.add_argument("--asof", metavar="DATE", help="use prices up to this date")
     pred.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    pred.add_argument(
+        "--out",
+        metavar="DIR",
+        help="also write the JSON record to DIR/<asof>.json and DIR/latest.json",
+    )
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="turn a parameter grid into runs: a Kubernetes Indexed Job (--out) or here (--local)",
+    )
+    sweep.add_argument("--grid", required=True, metavar="FILE", help="grid YAML")
+    where = sweep.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--out", metavar="DIR", help="write params/set-<k>.yaml, configmap.yaml and job.yaml"
+    )
+    where.add_argument("--local", action="store_true", help="run every set on this machine")
+    sweep.add_argument("--results-dir", default="results", help="root of run folders (--local)")
     return parser
 
 
@@ -69,25 +96,53 @@ def _predict(args: argparse.Namespace) -> int:
             origin = str(args.prices)
         else:
             source = args.source or "sp500"
-            prices = load_prices(source, validate=False)
+            if source == "yahoo":  # the day's closes of the model's tickers
+                prices = load_prices(
+                    source, tickers=list(model.assets_), refresh=True, validate=False
+                )
+            else:
+                prices = load_prices(source, validate=False)
             origin = source
         weights = predict_next(model, prices, asof=args.asof)
     except (InputError, DataError) as exc:
         print(f"portfolio-lab predict: error: {exc}", file=sys.stderr)
         return 2
+    record = {
+        "model": str(args.model),
+        "class": type(model).__name__,
+        "prices": origin,
+        "asof": weights.name,
+        "weights": {str(k): float(v) for k, v in weights.items()},
+    }
+    if args.out:
+        from ._io import write_json
+
+        for name in (str(weights.name), "latest"):
+            write_json(Path(args.out) / f"{name}.json", record)
     if args.json:
-        record = {
-            "model": str(args.model),
-            "class": type(model).__name__,
-            "prices": origin,
-            "asof": weights.name,
-            "weights": {str(k): float(v) for k, v in weights.items()},
-        }
         print(json.dumps(record, indent=2))
     else:
         print(f"{type(model).__name__} from {args.model}; prices {origin} up to {weights.name}")
         print("weights for the next period:")
         print(weights.to_frame("weight").to_string(float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from . import sweep
+
+    plan = sweep.load_grid(args.grid)
+    if args.local:
+        summaries = sweep.run_local(plan, results_dir=args.results_dir)
+        for s in summaries:
+            print(f"set {s.run}: {len(s.executed)} notebooks; artifacts under {s.results_dir}")
+        return 0
+    files = sweep.write_sweep(plan, args.out)
+    print(
+        f"sweep {plan.run!r}: {plan.size} parameter sets of {plan.notebook}; wrote "
+        f"{len(files)} files under {args.out} (kubectl apply -f {args.out}/configmap.yaml "
+        f"-f {args.out}/job.yaml)"
+    )
     return 0
 
 
@@ -99,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from . import runner
 
     try:
+        if args.command == "sweep":
+            return _sweep(args)
         if args.command == "run":
             summary = runner.run_notebooks(
                 args.params,
@@ -112,6 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"run {summary.run!r}: {len(summary.executed)} notebooks in {total:.1f} s; "
                 f"artifacts and executed notebooks under {summary.results_dir}"
             )
+            if args.book:
+                html = runner.build_run_book(summary.run, results_dir=args.results_dir)
+                print(f"book built: {html / 'index.html'}")
         else:
             html = runner.build_book(
                 args.run,

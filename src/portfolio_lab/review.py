@@ -7,14 +7,28 @@ collects their outcomes so every review ends the same way.
 
 from __future__ import annotations
 
+import operator
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from .exceptions import PortfolioLabError
+from .exceptions import InputError, PortfolioLabError
 
-__all__ = ["ReviewFailed", "Review", "remainder_by_root", "wealth_by_loop"]
+__all__ = [
+    "CHECK_KINDS",
+    "ReviewFailed",
+    "Review",
+    "remainder_by_root",
+    "reread",
+    "notebook_output_text",
+    "absent",
+    "wealth_by_loop",
+]
+
+#: The comparisons :meth:`Review.check` accepts: ``kind`` -> ``passed(value, tol)``.
+CHECK_KINDS = {"<=": operator.le, ">=": operator.ge}
 
 
 class ReviewFailed(PortfolioLabError, AssertionError):
@@ -37,9 +51,30 @@ class Review:
     rows: list[dict[str, object]] = field(default_factory=list)
 
     def check(self, name: str, value: float, tol: float, *, kind: str = "<=") -> None:
-        """Record a numeric check: passes when ``value <= tol`` (or ``>=`` with ``kind``)."""
+        """Record a numeric check: passes when ``value <= tol`` (or ``value >= tol``).
+
+        Parameters
+        ----------
+        name : str
+            What is checked.
+        value : float
+            The measured value (NaN never passes).
+        tol : float
+            The bound.
+        kind : {"<=", ">="}, default "<="
+            Which side of ``tol`` passes.
+
+        Raises
+        ------
+        InputError
+            ``kind`` is neither ``"<="`` nor ``">="`` (a typo must not reverse a check).
+        """
+        if kind not in CHECK_KINDS:
+            raise InputError(
+                f"review check {name!r}: kind must be one of {list(CHECK_KINDS)}, not {kind!r}"
+            )
         value = float(value)
-        passed = value <= tol if kind == "<=" else value >= tol
+        passed = CHECK_KINDS[kind](value, tol)
         self.rows.append(
             {"check": name, "value": value, "tolerance": f"{kind} {tol:g}", "passed": bool(passed)}
         )
@@ -128,3 +163,93 @@ def wealth_by_loop(
         out[t] = mu * g - 1.0
         held = weights[t] * relatives[t] / g
     return out
+
+
+def reread(entry: dict, roots: dict[str, str]) -> object:
+    """Read one value of the report's ledger again, from its file, for ``report_review``.
+
+    Written apart from :mod:`portfolio_lab.report` (plain ``json`` and boolean masks), so a
+    slip in the report's readers shows up as a difference.
+
+    Parameters
+    ----------
+    entry : dict
+        One ledger entry (``root``, ``file``, ``how``; see :mod:`portfolio_lab.report`).
+    roots : dict of str to path
+        Where each named root is.
+
+    Returns
+    -------
+    object
+        The value at the entry's address.
+    """
+    import json
+    from pathlib import Path
+
+    how = entry["how"]
+    if how["kind"] == "constant":
+        import importlib
+
+        node = vars(importlib.import_module(how["module"]))[how["name"]]
+        for step in how["path"]:
+            node = node[step]
+        return node
+    path = Path(roots[entry["root"]]) / entry["file"]
+    if how["kind"] in ("json", "count"):
+        with open(path, encoding="utf-8") as handle:
+            node = json.load(handle)
+        for step in how["path"]:
+            if isinstance(step, dict):
+                (node,) = [x for x in node if {k: x.get(k) for k in step} == step]
+            else:
+                node = node[step]
+        return node if how["kind"] == "json" else len([x for x in node if x == how["equals"]])
+    frame = pd.read_parquet(path)
+    keep = np.ones(len(frame), dtype=bool)
+    for key, value in how["where"].items():
+        column = np.asarray(frame.index if key == "index" else frame[key])
+        keep &= column == value
+    values = frame.loc[keep, how["column"]].to_numpy()
+    if how["kind"] == "cell":
+        (value,) = values
+        return value.item() if hasattr(value, "item") else value
+    agg = how["agg"]
+    if agg == "std":
+        return float(np.std(values.astype(float), ddof=1))
+    if agg == "count":
+        return int(values.size)
+    return float({"mean": np.mean, "min": np.min, "max": np.max}[agg](values.astype(float)))
+
+
+def notebook_output_text(path: str | os.PathLike[str]) -> str:
+    """Return every text output of an executed notebook (plain, HTML, streams), joined.
+
+    Parameters
+    ----------
+    path : path
+        The executed ``.ipynb``.
+
+    Returns
+    -------
+    str
+    """
+    import json
+
+    with open(path, encoding="utf-8") as handle:
+        cells = json.load(handle)["cells"]
+    parts = []
+    for cell in cells:
+        for out in cell.get("outputs", []) if cell["cell_type"] == "code" else []:
+            if "text" in out:
+                parts.append("".join(out["text"]))
+            for kind in ("text/plain", "text/html", "text/markdown"):
+                if kind in out.get("data", {}):
+                    parts.append("".join(out["data"][kind]))
+    return "\n".join(parts)
+
+
+def absent(paths: list[str]) -> list[str]:
+    """Return the paths of ``paths`` that are not files (for checking reported gaps)."""
+    from pathlib import Path
+
+    return [p for p in paths if not Path(p).is_file()]

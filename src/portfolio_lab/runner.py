@@ -39,9 +39,12 @@ __all__ = [
     "notebook_parameters",
     "run_notebooks",
     "build_book",
+    "build_run_book",
 ]
 
 _NAME = re.compile(r"^(\d{2})_[a-z0-9_]+$")
+#: The executive summary, ``notebooks/report.ipynb``, with its review ``review/report_review``.
+REPORT = "report"
 
 
 class NotebookFailed(PortfolioLabError, RuntimeError):
@@ -69,7 +72,7 @@ class NotebookSpec:
         File stem, e.g. ``"03_lagrange"`` or ``"03_lagrange_review"``.
     path : pathlib.Path
         Source ``.ipynb`` path.
-    track : {"programming", "review"}
+    track : {"programming", "review", "report"}
         Which track the notebook belongs to.
     topic : str
         Stem of the programming notebook it belongs to (itself for programming notebooks).
@@ -109,6 +112,9 @@ def repo_root() -> Path:
 def discover_notebooks(notebooks_dir: str | os.PathLike[str] | None = None) -> list[NotebookSpec]:
     """List the notebooks in run order: each programming notebook followed by its review.
 
+    The executive summary ``notebooks/report.ipynb`` (track ``"report"``) and its review
+    come last, after every chapter whose artifacts it reads.
+
     Parameters
     ----------
     notebooks_dir : path, optional
@@ -129,6 +135,12 @@ def discover_notebooks(notebooks_dir: str | os.PathLike[str] | None = None) -> l
         review = reviews.pop(f"{path.stem}_review", None)
         if review is not None:
             specs.append(NotebookSpec(review.stem, review, "review", path.stem))
+    report = root / f"{REPORT}.ipynb"
+    if report.is_file():  # the executive summary reads every chapter's artifacts: it runs last
+        specs.append(NotebookSpec(REPORT, report, "report", REPORT))
+        review = reviews.pop(f"{REPORT}_review", None)
+        if review is not None:
+            specs.append(NotebookSpec(review.stem, review, "review", REPORT))
     if reviews:
         raise InputError(f"review notebooks without a programming notebook: {sorted(reviews)}")
     return specs
@@ -238,7 +250,11 @@ def run_notebooks(
     bar = tqdm(specs, desc=f"run {run}", unit="nb", disable=not progress)
     for spec in bar:
         bar.set_postfix_str(spec.name)
-        output = out_dir / spec.track / spec.path.name
+        output = (
+            out_dir / spec.path.name
+            if spec.track == "report"
+            else out_dir / spec.track / spec.path.name
+        )
         output.parent.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         try:
@@ -309,3 +325,30 @@ def build_book(
         raise PortfolioLabError(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
     out = Path(build_dir) if build_dir is not None else book
     return out / "_build" / "html"
+
+
+def build_run_book(
+    run: str,
+    *,
+    results_dir: str | os.PathLike[str] = "results",
+    strict: bool = True,
+) -> Path:
+    """Build the book of ``run`` inside its run folder, leaving ``book/`` untouched.
+
+    The book's sources are copied to ``<results_dir>/<run>/book/`` and built there, so the
+    run folder (a mounted ``results/`` in the image) holds the HTML:
+    ``<results_dir>/<run>/book/_build/html``. ``portfolio-lab run --book`` calls this.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder of the built HTML.
+    """
+    root = repo_root()
+    results = Path(results_dir)
+    results = results if results.is_absolute() else root / results
+    target = results / run / "book"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(root / "book", target, ignore=shutil.ignore_patterns("_build", "_notebooks"))
+    return build_book(run, results_dir=results, book_dir=target, strict=strict)

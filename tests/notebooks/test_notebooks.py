@@ -7,26 +7,16 @@ book build.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from portfolio_lab.runner import build_book, discover_notebooks, run_notebooks
+from portfolio_lab.runner import discover_notebooks
 
 pytestmark = pytest.mark.notebooks
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def ci_run(tmp_path_factory: pytest.TempPathFactory):
-    results = tmp_path_factory.mktemp("results")
-    summary = run_notebooks(
-        REPO / "notebooks" / "params" / "ci.yaml", results_dir=results, progress=False
-    )
-    return summary, results
 
 
 def test_every_notebook_ran(ci_run) -> None:
@@ -65,12 +55,33 @@ def test_programming_notebooks_wrote_artifacts(ci_run) -> None:
             assert folder.is_dir() and any(folder.iterdir()), f"{spec.name} wrote no artifacts"
 
 
-def test_book_builds_with_warnings_as_errors(ci_run, tmp_path: Path) -> None:
-    summary, results = ci_run
-    book = tmp_path / "book"
-    shutil.copytree(REPO / "book", book, ignore=shutil.ignore_patterns("_build", "_notebooks"))
-    html = build_book(summary.run, results_dir=results, book_dir=book)
+def test_book_builds_with_warnings_as_errors(ci_book: Path) -> None:
+    html = ci_book  # built strictly (-W -n --keep-going) by the conftest, as `run --book` does
     assert (html / "index.html").is_file()
     for spec in discover_notebooks(REPO / "notebooks"):
-        page = html / "_notebooks" / spec.track / f"{spec.name}.html"
+        folder = html / "_notebooks" if spec.track == "report" else html / "_notebooks" / spec.track
+        page = folder / f"{spec.name}.html"
         assert page.is_file(), f"no page for {spec.name}"
+
+
+def test_report_review_fails_on_a_number_not_from_its_artifact(ci_run, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from portfolio_lab.runner import NotebookFailed, run_notebooks
+
+    summary, _ = ci_run
+    results = tmp_path / "results"
+    shutil.copytree(summary.results_dir / "report", results / "tampered" / "report")
+    executed = results / "tampered" / "notebooks" / "report.ipynb"
+    executed.parent.mkdir(parents=True)
+    shutil.copy(summary.results_dir / "notebooks" / "report.ipynb", executed)
+    shown_file = results / "tampered" / "report" / "shown.json"
+    shown = json.loads(shown_file.read_text())
+    entry = next(e for e in shown["entries"] if isinstance(e["value"], float))
+    entry["value"] *= 1.01  # a number typed by hand, or read from the wrong place
+    shown_file.write_text(json.dumps(shown))
+    params = tmp_path / "tampered.yaml"
+    params.write_text("run: tampered\n")
+    with pytest.raises(NotebookFailed, match="read values equal the artifact"):
+        run_notebooks(params, only=["report_review"], results_dir=results, progress=False)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from portfolio_lab.data import load_prices
 from portfolio_lab.exceptions import InfeasibleTargetError
 from portfolio_lab.solvers import LagrangeResult, markowitz_lagrange, max_sharpe, min_variance
 
@@ -14,8 +15,9 @@ from ._problems import cvx_markowitz, random_problem, real_like_problem
 
 
 def _sp500_moments(last: int = 750) -> tuple[np.ndarray, np.ndarray]:
-    datasets = pytest.importorskip("skfolio.datasets")
-    prices = datasets.load_sp500_dataset().iloc[-(last + 1) :]
+    # the bundled copy of skfolio's S&P 500 closes (tests/data/test_bundled.py checks that it
+    # equals skfolio's file exactly): no skip without the bench extra
+    prices = load_prices("sp500", validate=False).iloc[-(last + 1) :]
     rets = prices.pct_change().iloc[1:].to_numpy()
     return rets.mean(axis=0), np.cov(rets, rowvar=False)
 
