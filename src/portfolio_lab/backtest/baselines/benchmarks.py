@@ -180,12 +180,11 @@ def solve_bcrp(
         decrement = float(-grad @ d)
         if decrement <= tol:
             # the last Newton step is tiny but first order in the weights: take it
-            # (quadratic convergence puts y much closer to the optimum than b)
-            f_y = objective(y)
-            if f_y <= f:
-                b, f = y, f_y
-                r = x @ b
-                grad = -(x / r[:, None]).mean(axis=0)
+            # (quadratic convergence puts y much closer to the optimum than b; comparing
+            # objectives this close to the optimum would only compare rounding errors)
+            b = y
+            f = objective(b)
+            grad = -(x / (x @ b)[:, None]).mean(axis=0)
             return BCRPSolution(b, -T * f, _kkt_residual(-grad, b), it)
         alpha = 1.0
         while True:

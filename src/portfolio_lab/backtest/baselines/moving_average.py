@@ -179,7 +179,19 @@ class OLMAR2(OnlinePolicy):
 
 
 def _project_rows(V: np.ndarray) -> np.ndarray:
-    """Euclidean projection of every row of ``V`` (shape (k, n)) onto the simplex."""
+    """Euclidean projection of every row of ``V`` (shape (k, n)) onto the simplex.
+
+    Like :func:`project_simplex`, rows whose huge entries lose the radius in rounding are
+    projected again after a shift along 1 (which the projection commutes with).
+    """
+    P = _project_rows_sorted(V)
+    bad = np.abs(P.sum(axis=1) - 1.0) > 1e-9
+    if np.any(bad):
+        P[bad] = _project_rows_sorted(V[bad] - V[bad].max(axis=1, keepdims=True))
+    return P
+
+
+def _project_rows_sorted(V: np.ndarray) -> np.ndarray:
     U = -np.sort(-V, axis=1)
     css = np.cumsum(U, axis=1) - 1.0
     k = np.arange(1, V.shape[1] + 1)

@@ -9,8 +9,10 @@ from ._base import OnlinePolicy, check_relatives
 
 __all__ = ["UP"]
 
-# days per block of the vectorized path (two matrix products per block)
+# days per block of the vectorized path (two matrix products per block), capped so that
+# a block holds at most 2**22 log-wealths (32 MiB)
 _BLOCK = 256
+_BLOCK_CELLS = 2**22
 
 
 class UP(OnlinePolicy):
@@ -91,8 +93,9 @@ class UP(OnlinePolicy):
         W = self.sample(n)
         carry = np.zeros(W.shape[0])
         out = np.empty((T, n))
-        for t0 in range(0, T, _BLOCK):
-            t1 = min(T, t0 + _BLOCK)
+        block = max(1, min(_BLOCK, _BLOCK_CELLS // W.shape[0]))
+        for t0 in range(0, T, block):
+            t1 = min(T, t0 + block)
             logs = np.log(x[t0:t1] @ W.T)  # (block, N)
             logS = np.cumsum(logs, axis=0)
             logS += carry
