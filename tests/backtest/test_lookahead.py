@@ -180,6 +180,15 @@ def test_up_never_looks_ahead_on_either_path():
                 a.weights.to_numpy()[: k + 1], b.weights.to_numpy()[: k + 1]
             )
             assert not np.array_equal(a.wealth.to_numpy()[k:], b.wealth.to_numpy()[k:])
+    # a run cut short gives the full run's weights bit for bit (fixed block shapes)
+    full = baseline("up", n_samples=500).weights_vectorized(
+        prices.to_numpy()[1:] / prices.to_numpy()[:-1]
+    )
+    for cut in (1, 37, 79):
+        rel = prices.to_numpy()[1 : cut + 1] / prices.to_numpy()[:cut]
+        np.testing.assert_array_equal(
+            baseline("up", n_samples=500).weights_vectorized(rel), full[:cut]
+        )
     loop = run(baseline("up", n_samples=500), prices, vectorized=False).weights.to_numpy()
     fast = run(baseline("up", n_samples=500), prices).weights.to_numpy()
     np.testing.assert_allclose(fast, loop, atol=1e-14)

@@ -94,14 +94,19 @@ class UP(OnlinePolicy):
         carry = np.zeros(W.shape[0])
         out = np.empty((T, n))
         block = max(1, min(_BLOCK, _BLOCK_CELLS // W.shape[0]))
+        # every block has the same shape (the last one padded with relatives of 1), so the
+        # matrix products round a row the same way whatever the length of the run: a run
+        # cut short gives bit for bit the weights of the full run
+        padded = np.ones((-(-T // block) * block, n))
+        padded[:T] = x
         for t0 in range(0, T, block):
             t1 = min(T, t0 + block)
-            logs = np.log(x[t0:t1] @ W.T)  # (block, N)
+            logs = np.log(padded[t0 : t0 + block] @ W.T)  # (block, N)
             logS = np.cumsum(logs, axis=0)
             logS += carry
             before = np.vstack([carry[None, :], logS[:-1]])  # wealth before each day
             s = np.exp(before - before.max(axis=1, keepdims=True))
             b = s @ W
-            out[t0:t1] = b / b.sum(axis=1, keepdims=True)
-            carry = logS[-1]
+            out[t0:t1] = (b / b.sum(axis=1, keepdims=True))[: t1 - t0]
+            carry = logS[t1 - t0 - 1]
         return out
