@@ -374,3 +374,11 @@ def test_survey_variant_notes_cover_the_new_set() -> None:
         assert name in survey.VARIANT_NOTES
         assert name in survey.SURVEY_BASELINES
     assert pd.notna(OLPS_TOOLBOX_DJIA["bk"]) and "bnn" not in OLPS_TOOLBOX_DJIA  # 36 days
+
+
+def test_up_blocks_survive_wealths_beyond_the_floating_point_range() -> None:
+    """Relatives of 0.01..100 over 600 days overflow a block's products: the block is
+    redone in logs and still equals the step path."""
+    y = np.random.default_rng(0).uniform(0.01, 100.0, (600, 3))
+    fast = UP(n_samples=2000).weights_vectorized(y)
+    np.testing.assert_allclose(fast, UP(n_samples=2000).weights_path(y), atol=1e-12)

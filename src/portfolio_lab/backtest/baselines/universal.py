@@ -24,8 +24,8 @@ class UP(OnlinePolicy):
     simplex estimated by ``n_samples`` points drawn with ``numpy.random.default_rng(seed)``
     (or given as ``points``). Wealths are kept in logs (no underflow over thousands of
     days). The step path adds one day at a time; :meth:`weights_vectorized` does the same
-    sums for blocks of days with two matrix products per block (row ``t`` uses only rows
-    ``< t``, checked by the look-ahead tests).
+    for blocks of days with two matrix products and a cumulative product per block (row
+    ``t`` uses only rows ``< t``, checked by the look-ahead tests).
 
     Parameters
     ----------
@@ -91,7 +91,7 @@ class UP(OnlinePolicy):
         x = check_relatives(relatives)
         T, n = x.shape
         W = self.sample(n)
-        carry = np.zeros(W.shape[0])
+        carry = np.ones(W.shape[0])  # wealth of each point, scaled to a maximum of 1
         out = np.empty((T, n))
         block = max(1, min(_BLOCK, _BLOCK_CELLS // W.shape[0]))
         # every block has the same shape (the last one padded with relatives of 1), so the
@@ -101,12 +101,20 @@ class UP(OnlinePolicy):
         padded[:T] = x
         for t0 in range(0, T, block):
             t1 = min(T, t0 + block)
-            logs = np.log(padded[t0 : t0 + block] @ W.T)  # (block, N)
-            logS = np.cumsum(logs, axis=0)
-            logS += carry
-            before = np.vstack([carry[None, :], logS[:-1]])  # wealth before each day
-            s = np.exp(before - before.max(axis=1, keepdims=True))
-            b = s @ W
+            growth = padded[t0 : t0 + block] @ W.T  # (block, N)
+            # wealths by products (no log/exp per cell); a block whose product leaves the
+            # floating-point range is redone in logs
+            with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+                wealth = np.cumprod(growth, axis=0) * carry
+            if np.all(np.isfinite(wealth)) and np.all(wealth.max(axis=1) > 1e-280):
+                before = np.vstack([carry[None, :], wealth[:-1]])
+            else:
+                logs = np.cumsum(np.log(growth), axis=0) + np.log(carry)
+                before_log = np.vstack([np.log(carry)[None, :], logs[:-1]])
+                before = np.exp(before_log - before_log.max(axis=1, keepdims=True))
+                wealth = np.exp(logs - logs[t1 - t0 - 1].max())
+            b = before @ W
             out[t0:t1] = (b / b.sum(axis=1, keepdims=True))[: t1 - t0]
-            carry = logS[t1 - t0 - 1]
+            carry = wealth[t1 - t0 - 1]
+            carry = carry / carry.max()
         return out
