@@ -36,6 +36,11 @@ SMALL = {
     "anticor_single": {"window": 2},
     "olmar": {"window": 3},
     "rmr": {"window": 3},
+    "bk": {"K": 2, "L": 2},
+    "bnn": {"K": 2, "L": 2},
+    "corn": {"window": 2},
+    "up": {"n_samples": 300},
+    "bah_olmar": {"max_window": 5},
 }
 
 

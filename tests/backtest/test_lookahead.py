@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portfolio_lab.backtest import BuyAndHold, ConstantRebalanced, MarkowitzPolicy, Policy, run
+from portfolio_lab.backtest import (
+    BuyAndHold,
+    ConstantRebalanced,
+    MarkowitzPolicy,
+    Policy,
+    baseline,
+    run,
+)
 from portfolio_lab.models import LSTMSharpe, WalkForwardPolicy
 
 
@@ -73,6 +80,15 @@ POLICIES = [
     lambda: MarkowitzPolicy(
         "max_sharpe", "sample", window=25, rebalance_every=5, refit_every=10, long_only=True
     ),
+    # the online-portfolio-selection set of issue 10 (small parameters keep them quick)
+    lambda: baseline("bk", K=2, L=3),
+    lambda: baseline("bnn", K=2, L=3),
+    lambda: baseline("corn", window=3),
+    lambda: baseline("wmamr"),
+    lambda: baseline("olmar2"),
+    lambda: baseline("bah_olmar", max_window=8),
+    lambda: baseline("m0"),
+    lambda: baseline("t0"),
 ]
 
 LEARNED = [_lstm, lambda: _lstm(denoise="mp", vol_target=0.1, cost=0.01)]
@@ -146,3 +162,33 @@ def test_truncating_the_future_keeps_a_learned_policy_past(options):
     for k in (15, 40):
         short = run(_lstm(**options), prices.iloc[: k + 2], fee=0.001)
         np.testing.assert_array_equal(full.weights.to_numpy()[: k + 1], short.weights.to_numpy())
+
+
+def test_up_never_looks_ahead_on_either_path():
+    """UP's vectorized blocks (run's default path) and its step path see only the past.
+
+    (Kept apart from POLICIES: the engine's vectorized cost fixed point couples the
+    periods in the last bits of the wealth, which is not a property of the policy.)
+    """
+    prices = make_prices()
+    for k in (0, 10, 41, 78):
+        other = perturb_after(prices, k, seed=k)
+        for vectorized in (True, False):
+            a = run(baseline("up", n_samples=500), prices, vectorized=vectorized)
+            b = run(baseline("up", n_samples=500), other, vectorized=vectorized)
+            np.testing.assert_array_equal(
+                a.weights.to_numpy()[: k + 1], b.weights.to_numpy()[: k + 1]
+            )
+            assert not np.array_equal(a.wealth.to_numpy()[k:], b.wealth.to_numpy()[k:])
+    # a run cut short gives the full run's weights bit for bit (fixed block shapes)
+    full = baseline("up", n_samples=500).weights_vectorized(
+        prices.to_numpy()[1:] / prices.to_numpy()[:-1]
+    )
+    for cut in (1, 37, 79):
+        rel = prices.to_numpy()[1 : cut + 1] / prices.to_numpy()[:cut]
+        np.testing.assert_array_equal(
+            baseline("up", n_samples=500).weights_vectorized(rel), full[:cut]
+        )
+    loop = run(baseline("up", n_samples=500), prices, vectorized=False).weights.to_numpy()
+    fast = run(baseline("up", n_samples=500), prices).weights.to_numpy()
+    np.testing.assert_allclose(fast, loop, atol=1e-14)

@@ -25,7 +25,9 @@ FAST = ["ubah", "best_stock", "bcrp", "ucrp", "eg", "pamr", "pamr1", "pamr2", "o
 # The toolbox's Anticor compares window means with >=; on DJIA two pairs of assets have
 # exactly equal means (days 45 and 50, windows 5 and 17) and MATLAB's rounding of log/mean
 # decides the direction there, while ours treats them as ties: 1.5e-5 relative apart.
-TOLERANCE = {"anticor": 1e-4}
+# The toolbox solves B^K's experts with fmincon, which stops short of the interior optima
+# (tests/backtest/test_baselines_olps_set.py), and its UP is a 10-sample random walk.
+TOLERANCE = {"anticor": 1e-4, "bk": 5e-3, "up": 1e-3}
 
 
 def _check_toolbox(names: list[str]) -> None:
@@ -67,7 +69,7 @@ def test_run_survey_shapes_and_costs() -> None:
     assert out.weights["DJIA"]["ucrp"].shape == (507, 30)
     assert out.names["olmar"].startswith("OLMAR-1")
     with pytest.raises(InputError, match="unknown baselines"):
-        run_survey(["DJIA"], ["olmar2"], progress=False)
+        run_survey(["DJIA"], ["olmar3"], progress=False)
 
 
 def test_compare_builds_ours_published_ratio() -> None:

@@ -3,7 +3,8 @@
 ``baseline(name, **params)`` builds a :class:`~portfolio_lab.backtest.policy.Policy` with
 the survey's default parameters (overridable). Names of the contract:
 ``ubah best_stock bcrp ucrp eg ons anticor pamr olmar cwmr rmr``; extra variants:
-``anticor_single`` (one window), ``pamr1``, ``pamr2``, ``cwmr_var``.
+``anticor_single`` (one window), ``pamr1``, ``pamr2``, ``cwmr_var``; the rest of the survey's
+set: ``bk bnn corn up wmamr olmar2 bah_olmar m0 t0``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from ._simplex import project_simplex, simplex_qp
 from .anticor import Anticor, BAHAnticor, anticor_transfer, anticor_transfer_batch
 from .benchmarks import BCRP, UBAH, UCRP, BCRPSolution, BestStock, solve_bcrp
 from .follow_winner import EG, ONS
-from .moving_average import OLMAR, RMR, l1_median
-from .passive_aggressive import CWMR, PAMR
+from .markov import M0, T0
+from .moving_average import BAHOLMAR, OLMAR, OLMAR2, RMR, l1_median
+from .passive_aggressive import CWMR, PAMR, WMAMR
+from .pattern_matching import BK, BNN, CORN, WindowSearch, log_optimal
+from .universal import UP
 
 __all__ = [
     "BASELINES",
@@ -39,6 +43,17 @@ __all__ = [
     "PAMR",
     "CWMR",
     "OLMAR",
+    "OLMAR2",
+    "BAHOLMAR",
+    "WMAMR",
+    "BK",
+    "BNN",
+    "CORN",
+    "WindowSearch",
+    "log_optimal",
+    "UP",
+    "M0",
+    "T0",
     "RMR",
     "l1_median",
     "project_simplex",
@@ -62,6 +77,15 @@ BASELINES: dict[str, type[Policy]] = {
     "pamr1": PAMR,
     "pamr2": PAMR,
     "cwmr_var": CWMR,
+    "bk": BK,
+    "bnn": BNN,
+    "corn": CORN,
+    "up": UP,
+    "wmamr": WMAMR,
+    "olmar2": OLMAR2,
+    "bah_olmar": BAHOLMAR,
+    "m0": M0,
+    "t0": T0,
 }
 
 #: the survey's parameters per name (passed to the class; ``baseline`` lets callers override)
@@ -81,6 +105,15 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "pamr1": {"eps": 0.5, "variant": "PAMR-1", "C": 500.0},
     "pamr2": {"eps": 0.5, "variant": "PAMR-2", "C": 500.0},
     "cwmr_var": {"phi": 2.0, "eps": 0.5, "variant": "var"},
+    "bk": {"K": 5, "L": 10, "c": 1.0},
+    "bnn": {"K": 5, "L": 10},
+    "corn": {"window": 5, "rho": 0.1},
+    "up": {"n_samples": 10000, "seed": 0},
+    "wmamr": {"eps": 0.5, "window": 5},
+    "olmar2": {"eps": 10.0, "alpha": 0.5},
+    "bah_olmar": {"max_window": 30, "eps": 10.0},
+    "m0": {"beta": 0.5},
+    "t0": {"beta": 0.5},
 }
 
 

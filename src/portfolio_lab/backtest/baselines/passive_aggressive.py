@@ -8,7 +8,7 @@ from ...exceptions import InputError
 from ._base import OnlinePolicy
 from ._simplex import project_simplex
 
-__all__ = ["PAMR", "CWMR"]
+__all__ = ["PAMR", "CWMR", "WMAMR"]
 
 _PAMR_VARIANTS = ("PAMR", "PAMR-1", "PAMR-2")
 
@@ -142,3 +142,36 @@ class CWMR(OnlinePolicy):
         self._mu = project_simplex(mu)
         self._sigma = sigma / sigma.sum() / n
         return self._mu.copy()
+
+
+class WMAMR(OnlinePolicy):
+    """Weighted moving average mean reversion, WMAMR (Gao & Zhang 2013).
+
+    PAMR's passive-aggressive move applied to the moving average of the last ``window``
+    relatives (all of them while fewer are known) instead of the last relative: with
+    ``x̃ = mean(x_{t-w+1..t})``, ``ℓ = max(0, b · x̃ - ε)``,
+    ``b ← Π(b - ℓ / ‖x̃ - mean(x̃) 1‖² (x̃ - mean(x̃) 1))`` (no move when x̃ is flat).
+    universal-portfolios' ``WMAMR`` with ``variant=0``.
+
+    Parameters
+    ----------
+    eps : float, default 0.5
+        Mean-reversion threshold ε.
+    window : int, default 5
+        Moving-average window w.
+    """
+
+    def __init__(self, eps: float = 0.5, window: int = 5) -> None:
+        if not eps >= 0 or int(window) < 1:
+            raise InputError(f"WMAMR needs eps >= 0 and window >= 1, got {eps}, {window}")
+        self.eps, self.window = float(eps), int(window)
+        self.name = f"WMAMR(eps={self.eps:g}, w={self.window})"
+
+    def _update(self, history: np.ndarray) -> np.ndarray:
+        pred = history[-self.window :].mean(axis=0)
+        b = self.weights_
+        loss = max(0.0, float(b @ pred) - self.eps)
+        dev = pred - pred.mean()
+        sq = float(dev @ dev)
+        tau = 0.0 if sq == 0.0 else loss / sq
+        return project_simplex(b - tau * dev)
