@@ -243,7 +243,7 @@ class CriticalLineResult:
         dr = self.returns[nxt] - self.returns[seg]
         var = self.risks[seg] ** 2 + 2.0 * dr * lam0 * t + dr * dlam * t**2
         risks = np.where(feasible, np.sqrt(np.clip(var, 0.0, None)), math.nan)
-        z = self.zetas[seg] + t[:, None] * (self.zetas[nxt] - self.zetas[seg])
+        z = self._along(self.zetas, seg, t)
         w_np, mu_np = to_numpy(w), to_numpy(self.mu)
         with np.errstate(invalid="ignore"):
             span = np.maximum(self.upper - self.lower, 0.0)
@@ -266,6 +266,12 @@ class CriticalLineResult:
             dual_residual=dual,
             method="critical_line",
         )
+
+    def _along(self, values: np.ndarray, seg: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Per-node ``values`` (k, ...) interpolated on segments ``seg`` at fractions ``t``."""
+        nxt = np.minimum(seg + 1, len(self) - 1)
+        frac = t.reshape(t.shape + (1,) * (values.ndim - 1))
+        return values[seg] + frac * (values[nxt] - values[seg])
 
     def _min_variance_index(self) -> int:
         kinds = self.kinds
@@ -325,9 +331,8 @@ class CriticalLineResult:
         res = self.weights_at(np.array([best_r]))
         w = res.weights[0]
         seg, t = self._locate(np.array([best_r]))
-        j = min(int(seg[0]) + 1, len(self) - 1)
-        lam_s = float(self.lambdas[seg[0]] + t[0] * (self.lambdas[j] - self.lambdas[seg[0]]))
-        gam_s = float(self.gammas[seg[0]] + t[0] * (self.gammas[j] - self.gammas[seg[0]]))
+        lam_s = float(self._along(self.lambdas, seg, t)[0])
+        gam_s = float(self._along(self.gammas, seg, t)[0])
         xp = namespace(w)
         variance = float(w @ (self.cov @ w))
         return PortfolioResult(
@@ -379,11 +384,10 @@ class _Node:
 
 
 class _Walk:
-    """State of one walk from λ = +∞ down to λ = 0 on the scaled problem (NumPy/xp)."""
+    """State of one walk from λ = +∞ down to λ = 0 on the scaled problem (host NumPy)."""
 
-    def __init__(self, S: Any, m: np.ndarray, lo: np.ndarray, hi: np.ndarray, xp: Any) -> None:
-        self.S, self.xp = S, xp
-        self.S_np = to_numpy(S) if xp is not np else S
+    def __init__(self, S: np.ndarray, m: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.S = S
         self.m = m
         self.lo, self.hi = lo, hi
         n = m.size
@@ -395,17 +399,14 @@ class _Walk:
         self.free: list[int] = []
         self.L = np.zeros((n, n))
         self.cB = np.zeros(n)  # Σ̃ w over the bound assets
-        self.diag = np.diag(self.S_np).copy()
+        self.diag = np.diag(S).copy()
         self.steps = 0
 
     # ---------------------------------------------------------------- factor updates
-    def _row(self, j: int) -> np.ndarray:
-        return self.S_np[j]
-
     def _append(self, j: int) -> bool:
         """Extend the factor of M_FF by asset j; False when the pivot vanishes."""
         k = len(self.free)
-        col = self._row(j)[self.free] + self.rho if k else np.zeros(0)
+        col = self.S[j][self.free] + self.rho if k else np.zeros(0)
         if k:
             row = _solve_lower(self.L[:k, :k], col)
             piv2 = self.diag[j] + self.rho - float(row @ row)
@@ -447,7 +448,7 @@ class _Walk:
         """Move bound asset j into the free set (False: singular block, nothing changed)."""
         if not self._append(j):
             return False
-        self.cB -= self._row(j) * self.w[j]
+        self.cB -= self.S[j] * self.w[j]
         self.status[j] = 0
         return True
 
@@ -456,7 +457,7 @@ class _Walk:
         self._remove(self.free.index(i))
         self.w[i] = self.lo[i] if side < 0 else self.hi[i]
         self.status[i] = side
-        self.cB += self._row(i) * self.w[i]
+        self.cB += self.S[i] * self.w[i]
 
     # ---------------------------------------------------------------- one segment
     def segment(self) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray, np.ndarray]:  # noqa: D102
@@ -476,7 +477,7 @@ class _Walk:
         np.subtract(x[:, 1], (am / a1) * x[:, 0], out=beta)
         g0 = (s + ac) / a1 - self.rho * s
         g1 = -am / a1
-        sab = ab @ self.S_np[F]  # (2, n): Σ̃_{:F} α and Σ̃_{:F} β
+        sab = ab @ self.S[F]  # (2, n): Σ̃_{:F} α and Σ̃_{:F} β
         z0 = sab[0] + self.cB - g0
         z1 = sab[1] - self.m - g1
         return alpha, beta, g0, g1, z0, z1
@@ -605,7 +606,7 @@ def _walk(
     S: np.ndarray, m: np.ndarray, lo: np.ndarray, hi: np.ndarray, *, max_steps: int
 ) -> tuple[list[_Node], list[tuple[int, ...]], int]:
     """One walk on the scaled problem from λ = +∞ down to λ = 0."""
-    wk = _Walk(S, m, lo, hi, np)
+    wk = _Walk(S, m, lo, hi)
     n = m.size
     w0, last = _greedy_start(m, lo, hi)
     wk.w = w0.copy()
@@ -702,7 +703,7 @@ def _null_move(wk: _Walk, j: int) -> None:
     F = list(wk.free)
     k = len(F)
     sign = 1.0 if wk.status[j] == -1 else -1.0
-    col = wk.S_np[j][F] + wk.rho
+    col = wk.S[j][F] + wk.rho
     vF = -sign * _cho_solve(wk.L[:k, :k], col)
     wF = wk.w[F]
     step = (wk.hi[j] - wk.lo[j]) if math.isfinite(wk.hi[j] - wk.lo[j]) else math.inf
@@ -718,10 +719,10 @@ def _null_move(wk: _Walk, j: int) -> None:
             step, block = max(t, 0.0), pos
     if not math.isfinite(step):
         raise ConvergenceError("a null direction of the free block is unbounded")
-    wk.cB -= wk.S_np[j] * wk.w[j]
+    wk.cB -= wk.S[j] * wk.w[j]
     wk.w[F] = wF + step * vF
     wk.w[j] += sign * step
-    wk.cB += wk.S_np[j] * wk.w[j]
+    wk.cB += wk.S[j] * wk.w[j]
     if block < 0:  # j crossed to its other bound and stays bound
         wk.status[j] = 1 if sign > 0 else -1
         wk.w[j] = wk.hi[j] if sign > 0 else wk.lo[j]
@@ -849,8 +850,6 @@ def critical_line(
     returns = W @ mu_np
     risks = np.sqrt(np.clip(np.array([nd.var for nd in nodes]) * d, 0.0, None))
     kinds = tuple(nd.kind for nd in nodes)
-    if len(nodes) == 1:
-        kinds = ("max_return",)
     return CriticalLineResult(
         weights=xp.asarray(W, dtype=xp.float64, device=dev),
         returns=returns,
