@@ -25,10 +25,11 @@ class M0(OnlinePolicy):
     """
 
     def __init__(self, beta: float = 0.5) -> None:
+        label = type(self).__name__
         if not beta > 0:
-            raise InputError(f"M0 needs beta > 0, got {beta}")
+            raise InputError(f"{label} needs beta > 0, got {beta}")
         self.beta = float(beta)
-        self.name = f"M0(beta={self.beta:g})"
+        self.name = f"{label}(beta={self.beta:g})"
 
     def _start(self, n: int) -> np.ndarray:
         self._counts = np.zeros(n)
@@ -40,7 +41,7 @@ class M0(OnlinePolicy):
         return c / c.sum()
 
 
-class T0(OnlinePolicy):
+class T0(M0):
     """First-order ("transition") version of M0, our reading of T0 of Borodin et al. (2000).
 
     Counts the transitions between consecutive winners, ``C[i, j]`` = number of days
@@ -54,12 +55,6 @@ class T0(OnlinePolicy):
     beta : float, default 0.5
         Additive smoothing β > 0.
     """
-
-    def __init__(self, beta: float = 0.5) -> None:
-        if not beta > 0:
-            raise InputError(f"T0 needs beta > 0, got {beta}")
-        self.beta = float(beta)
-        self.name = f"T0(beta={self.beta:g})"
 
     def _start(self, n: int) -> np.ndarray:
         self._counts = np.zeros((n, n))
