@@ -112,8 +112,6 @@ def estimate_covariance(
     """
     from ..estimators.covariance import estimate_covariance as _estimate
 
-    if method == "sample":  # np.cov: the policies' historical definition, same numbers
-        return np.atleast_2d(np.cov(returns, rowvar=False, ddof=int(params.get("ddof", 1))))
     return np.atleast_2d(np.asarray(_estimate(returns, method, **params), dtype=float))
 
 
