@@ -428,8 +428,7 @@ class _Walk:
         # shift the rows below p up and drop column p
         L[p : k - 1, :p] = L[p + 1 : k, :p]
         L[p : k - 1, p : k - 1] = L[p + 1 : k, p + 1 : k]
-        L[k - 1, :k] = 0.0
-        L[:k, k - 1] = np.where(np.arange(k) < k - 1, L[:k, k - 1], 0.0)
+        L[k - 1, :k] = 0.0  # the freed last row (the column above it is already zero)
         # L33' L33'ᵀ = L33 L33ᵀ + x xᵀ on the trailing block L[p:k-1, p:k-1]
         for i in range(x.size):
             r = p + i
