@@ -60,9 +60,10 @@ def time_all(prices, *, vectorized: bool, fee: float, repeats: int) -> tuple[flo
     return statistics.median(times), results
 
 
-def _universal_run(algo, prices) -> tuple[float, float]:
+def _universal_run(make, prices) -> tuple[float, float]:
     import warnings
 
+    algo = make()  # a fresh algorithm per repeat (universal's algorithms keep state)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         start = time.perf_counter()
@@ -78,6 +79,9 @@ def _ours_run(name: str, prices, **params) -> tuple[float, float]:
 
 def _median_of(fn, repeats: int) -> tuple[float, float]:
     out = [fn() for _ in range(repeats)]
+    wealths = {w for _, w in out}
+    if len(wealths) != 1:
+        raise RuntimeError(f"repeats disagree on the final wealth: {sorted(wealths)}")
     return statistics.median(t for t, _ in out), out[-1][1]
 
 
@@ -111,13 +115,18 @@ def olps_record(prefix: int, repeats: int) -> dict:
             "ours_wealth": w_o,
             "universal_wealth": w_u if w_u == w_u else None,
             "relative_wealth_gap": (abs(w_o / w_u - 1) if w_u == w_u else None),
+            "repeats": repeats,
             "note": note,
         }
         print(f"{key:22s} {days:5d} days  ours {t_o:8.2f} s  universal {t_u:8.2f} s", flush=True)
 
-    np.random.seed(0)  # noqa: NPY002 - universal's UP samples with the global generator
-    up_algo = ualgos.UP(eval_points=10000)
-    up_u = _universal_run(up_algo, prices)
+    def universal_up():
+        np.random.seed(0)  # noqa: NPY002 - universal's UP samples with the global generator
+        return ualgos.UP(eval_points=10000)
+
+    up_u = _median_of(lambda: _universal_run(universal_up, prices), repeats)
+    up_algo = universal_up()
+    up_algo.init_weights(prices.columns)
     points = np.asarray(up_algo.W)
     up_same = _median_of(lambda: _ours_run("up", prices, points=points), repeats)
     row(
@@ -137,12 +146,14 @@ def olps_record(prefix: int, repeats: int) -> dict:
     nan = (float("nan"), float("nan"))
     row(
         "corn_full",
-        _median_of(lambda: _ours_run("corn", prices), 1),
+        _median_of(lambda: _ours_run("corn", prices), repeats),
         nan,
         len(prices) - 1,
         "ours only on the whole dataset (universal's CORN would take tens of minutes)",
     )
-    corn_u = _universal_run(ualgos.CORN(window=5, rho=0.1), head)
+    corn_u = _median_of(
+        lambda: _universal_run(lambda: ualgos.CORN(window=5, rho=0.1), head), repeats
+    )
     row(
         "corn_prefix",
         _median_of(lambda: _ours_run("corn", head), repeats),
@@ -152,14 +163,17 @@ def olps_record(prefix: int, repeats: int) -> dict:
         "with our solver and warm-up in universal's loop the wealth agrees to 1e-8 "
         "(tests/backtest/test_baselines_olps_set.py)",
     )
-    corn_same = _universal_run(_corn_same_variant(ualgos), head)
-    relatives = np.vstack([np.ones((1, head.shape[1])), head.to_numpy()[1:] / head.to_numpy()[:-1]])
-    start = time.perf_counter()
-    same_w = baseline("corn").weights_path(relatives)
-    corn_same_ours = (
-        time.perf_counter() - start,
-        float(np.prod(np.sum(same_w * relatives, axis=1))),
+    corn_same = _median_of(
+        lambda: _universal_run(lambda: _corn_same_variant(ualgos), head), repeats
     )
+    relatives = np.vstack([np.ones((1, head.shape[1])), head.to_numpy()[1:] / head.to_numpy()[:-1]])
+
+    def corn_on_rows() -> tuple[float, float]:
+        start = time.perf_counter()
+        same_w = baseline("corn").weights_path(relatives)
+        return time.perf_counter() - start, float(np.prod(np.sum(same_w * relatives, axis=1)))
+
+    corn_same_ours = _median_of(corn_on_rows, repeats)
     row(
         "corn_prefix_same_variant",
         corn_same_ours,
@@ -169,10 +183,10 @@ def olps_record(prefix: int, repeats: int) -> dict:
         "universal's rows (a leading row of ones): the same variant; universal's time here "
         "includes our solver, so it is not its own speed",
     )
-    bnn_u = _universal_run(ualgos.BNN(k=5, l=10), head)
+    bnn_u = _median_of(lambda: _universal_run(lambda: ualgos.BNN(k=5, l=10), head), repeats)
     row(
         "bnn_prefix",
-        _median_of(lambda: _ours_run("bnn", head), 1),
+        _median_of(lambda: _ours_run("bnn", head), repeats),
         bnn_u,
         prefix,
         "different variants: ours is the survey's mixture of 51 experts, universal one expert "
@@ -180,7 +194,7 @@ def olps_record(prefix: int, repeats: int) -> dict:
     )
     row(
         "bk_prefix",
-        _median_of(lambda: _ours_run("bk", head), 1),
+        _median_of(lambda: _ours_run("bk", head), repeats),
         nan,
         prefix,
         "universal-portfolios has no B^K",
@@ -224,7 +238,22 @@ def main() -> None:
     parser.add_argument("--prefix", type=int, default=1000, help="days of the slow OLPS runs")
     parser.add_argument("--olps-repeats", type=int, default=3)
     parser.add_argument("--skip-olps", action="store_true")
+    parser.add_argument(
+        "--only-olps",
+        action="store_true",
+        help="rerun only the olps section, keeping the rest of an existing JSON",
+    )
     args = parser.parse_args()
+    target = ROOT / "results" / "benchmarks" / f"backtest_{args.machine}.json"
+    if args.only_olps:
+        import json
+
+        record = json.loads(target.read_text())
+        record["olps"] = olps_record(args.prefix, args.olps_repeats)
+        record["olps"]["machine_info"] = machine_record()
+        write_json(target, record)
+        print(f"wrote the olps section of {target}")
+        return
 
     prices = load_prices("sp500")
     run(ConstantRebalanced(), prices.iloc[:50], fee=args.fee)  # warm imports
@@ -266,7 +295,6 @@ def main() -> None:
     }
     if not args.skip_olps:
         record["olps"] = olps_record(args.prefix, args.olps_repeats)
-    target = ROOT / "results" / "benchmarks" / f"backtest_{args.machine}.json"
     write_json(target, record)
     print(f"wrote {target}")
     for key, value in record["seconds_median"].items():

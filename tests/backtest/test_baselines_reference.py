@@ -17,6 +17,9 @@ from portfolio_lab.backtest.baselines import (
     simplex_qp,
     solve_bcrp,
 )
+from portfolio_lab.backtest.baselines._simplex import simplex_qp_batch
+from portfolio_lab.backtest.baselines.benchmarks import packed_outer, solve_bcrp_batch
+from portfolio_lab.exceptions import InputError
 
 
 @settings(max_examples=60, deadline=None)
@@ -47,6 +50,53 @@ def test_simplex_qp_matches_cvxpy(seed: int, n: int) -> None:
     np.testing.assert_allclose(y, var.value, atol=1e-5)
     # warm start from any feasible point gives the same solution
     np.testing.assert_allclose(simplex_qp(Q, c, rng.dirichlet(np.ones(n))), y, atol=1e-10)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(1, 9), E=st.integers(1, 7))
+def test_simplex_qp_batch_is_simplex_qp_problem_by_problem(seed: int, n: int, E: int) -> None:
+    rng = np.random.default_rng(seed)
+    M = rng.normal(size=(E, n, n))
+    Q = M @ M.transpose(0, 2, 1) + 0.05 * np.eye(n)
+    c = rng.normal(size=(E, n)) * rng.choice([0.1, 3.0, 30.0], size=(E, 1))
+    # warm starts with zeros (bounds that must be released) and vertices
+    y0 = rng.dirichlet(np.ones(n), E) * (rng.random((E, n)) < 0.6)
+    y0[y0.sum(axis=1) == 0, 0] = 1.0
+    got = simplex_qp_batch(Q, c, y0)
+    for e in range(E):
+        np.testing.assert_allclose(got[e], simplex_qp(Q[e], c[e], y0[e]), atol=1e-10)
+    assert np.all(got >= 0) and np.allclose(got.sum(axis=1), 1.0, atol=1e-12)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(2, 7), T=st.integers(3, 60))
+def test_solve_bcrp_batch_is_solve_bcrp_sample_by_sample(seed: int, n: int, T: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.8, 1.25, (T, n))
+    E = 6
+    masks = rng.random((E, T)) < rng.uniform(0.05, 1.0, (E, 1))
+    masks[~masks.any(axis=1), 0] = True
+    masks[0] = True  # the whole history, like the (0, 0) expert
+    starts = rng.dirichlet(np.ones(n), E)
+    got = solve_bcrp_batch(x, masks, starts=starts, packed=packed_outer(x))
+    for e in range(E):
+        ref = solve_bcrp(x[masks[e]], start=starts[e])
+        np.testing.assert_allclose(got[e], ref.weights, atol=1e-8)
+        # and the batch answer itself satisfies the KKT conditions of its sample
+        g = (x[masks[e]] / (x[masks[e]] @ got[e])[:, None]).mean(axis=0)
+        assert g.max() <= 1 + 1e-7
+        assert np.all(np.abs(g[got[e] > 1e-6] - 1) < 1e-6)
+
+
+def test_packed_outer_and_bcrp_batch_input_errors() -> None:
+    x = np.random.default_rng(0).uniform(0.9, 1.1, (5, 3))
+    z = packed_outer(x)
+    i, j = np.triu_indices(3)
+    np.testing.assert_allclose(z[2], np.outer(x[2], x[2])[i, j])
+    with pytest.raises(InputError, match="selects no day"):
+        solve_bcrp_batch(x, np.zeros((2, 5), dtype=bool))
+    with pytest.raises(InputError, match="masks must be"):
+        solve_bcrp_batch(x, np.ones((2, 4), dtype=bool))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

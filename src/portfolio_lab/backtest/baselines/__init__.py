@@ -14,9 +14,18 @@ from typing import Any
 
 from ...exceptions import InputError
 from ..policy import Policy
-from ._simplex import project_simplex, simplex_qp
+from ._simplex import project_simplex, simplex_qp, simplex_qp_batch
 from .anticor import Anticor, BAHAnticor, anticor_transfer, anticor_transfer_batch
-from .benchmarks import BCRP, UBAH, UCRP, BCRPSolution, BestStock, solve_bcrp
+from .benchmarks import (
+    BCRP,
+    UBAH,
+    UCRP,
+    BCRPSolution,
+    BestStock,
+    packed_outer,
+    solve_bcrp,
+    solve_bcrp_batch,
+)
 from .follow_winner import EG, ONS
 from .markov import M0, T0
 from .moving_average import BAHOLMAR, OLMAR, OLMAR2, RMR, l1_median
@@ -34,6 +43,8 @@ __all__ = [
     "BCRP",
     "BCRPSolution",
     "solve_bcrp",
+    "solve_bcrp_batch",
+    "packed_outer",
     "EG",
     "ONS",
     "Anticor",
@@ -58,6 +69,7 @@ __all__ = [
     "l1_median",
     "project_simplex",
     "simplex_qp",
+    "simplex_qp_batch",
 ]
 
 #: name -> policy class (the contract's eleven names first, then extra variants)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ...exceptions import ConvergenceError, InputError
 
-__all__ = ["project_simplex", "simplex_qp"]
+__all__ = ["project_simplex", "simplex_qp", "simplex_qp_batch"]
 
 
 def project_simplex(v: np.ndarray, radius: float = 1.0) -> np.ndarray:
@@ -158,4 +158,107 @@ def simplex_qp(
     raise ConvergenceError(
         f"simplex_qp did not converge in {max_iter} active-set iterations; "
         "check that Q is positive definite"
+    )
+
+
+def simplex_qp_batch(
+    Q: np.ndarray,
+    c: np.ndarray,
+    y0: np.ndarray | None = None,
+    *,
+    tol: float = 1e-12,
+    max_iter: int | None = None,
+) -> np.ndarray:
+    """Solve ``E`` independent simplex QPs at once, by :func:`simplex_qp`'s active-set steps.
+
+    Each problem keeps its own free set; a step of the batch solves every bordered
+    system together (``numpy.linalg.solve`` on an ``(E, n + 1, n + 1)`` stack, the rows
+    and columns of bound coordinates replaced by the identity so that their step is
+    exactly zero), takes each problem's own ratio test and multiplier check, and drops a
+    problem from the batch once its multipliers certify it. The problems are strictly
+    convex, so every one reaches the same minimizer as :func:`simplex_qp` (to rounding).
+
+    Parameters
+    ----------
+    Q : numpy.ndarray, shape (E, n, n)
+        Symmetric positive definite matrices.
+    c : numpy.ndarray, shape (E, n)
+        Linear terms.
+    y0 : numpy.ndarray, shape (E, n), optional
+        Feasible starting points (clipped at zero and renormalized); uniform by default.
+    tol : float, default 1e-12
+        As in :func:`simplex_qp`, per problem.
+    max_iter : int, optional
+        Cap on batch iterations (default ``10 n + 50``).
+
+    Returns
+    -------
+    numpy.ndarray, shape (E, n)
+        The minimizers, row by row.
+
+    Raises
+    ------
+    ConvergenceError
+        If some problem is still open after ``max_iter`` iterations.
+    """
+    Q = np.asarray(Q, dtype=np.float64)
+    c = np.asarray(c, dtype=np.float64)
+    if c.ndim != 2 or Q.shape != (*c.shape, c.shape[1]):
+        raise InputError(
+            f"simplex_qp_batch needs Q (E, n, n) and c (E, n), got {Q.shape}, {c.shape}"
+        )
+    E, n = c.shape
+    if y0 is None:
+        y = np.full((E, n), 1.0 / n)
+    else:
+        y = np.maximum(np.asarray(y0, dtype=np.float64), 0.0).copy()
+        s = y.sum(axis=1, keepdims=True)
+        y = np.where(s > 0, y / np.where(s > 0, s, 1.0), 1.0 / n)
+    free = y > 0.0
+    y[~free] = 0.0
+    scale = np.maximum(np.maximum(np.abs(Q).max(axis=(1, 2)), np.abs(c).max(axis=1)), 1.0)
+    thresh = tol * scale
+    max_iter = 10 * n + 50 if max_iter is None else max_iter
+    eye = np.eye(n, dtype=bool)
+    open_ = np.arange(E)
+    for _ in range(max_iter):
+        if open_.size == 0:
+            return y
+        Qa, ca, ya, fa = Q[open_], c[open_], y[open_], free[open_]
+        rows = np.arange(open_.size)
+        g = np.einsum("eij,ej->ei", Qa, ya) + ca
+        kkt = np.zeros((open_.size, n + 1, n + 1))
+        kkt[:, :n, :n] = np.where(fa[:, :, None] & fa[:, None, :], Qa, 0.0)
+        kkt[:, :n, :n] += eye & ~fa[:, None, :]
+        kkt[:, :n, n] = -fa.astype(np.float64)
+        kkt[:, n, :n] = kkt[:, :n, n]
+        rhs = np.zeros((open_.size, n + 1))
+        rhs[:, :n] = np.where(fa, -g, 0.0)
+        sol = np.linalg.solve(kkt, rhs[:, :, None])[:, :, 0]
+        p, nu = sol[:, :n], sol[:, n]
+        moved = np.abs(p).max(axis=1) > tol * np.maximum(1.0, ya.max(axis=1))
+        neg = (p < 0.0) & fa & moved[:, None]
+        ratios = np.full(p.shape, np.inf)
+        np.divide(-ya, p, out=ratios, where=neg)
+        k = ratios.argmin(axis=1)
+        blocked = ratios[rows, k] < 1.0
+        alpha = np.where(blocked, ratios[rows, k], 1.0)
+        ya = ya + np.where(moved, alpha, 0.0)[:, None] * p
+        ya[rows[blocked], k[blocked]] = 0.0
+        fa[rows[blocked], k[blocked]] = False
+        g = np.einsum("eij,ej->ei", Qa, ya) + ca
+        mult = np.where(fa, 0.0, g - nu[:, None])
+        j = mult.argmin(axis=1)
+        done = ~blocked & (mult[rows, j] >= -thresh[open_])
+        release = ~blocked & ~done
+        fa[rows[release], j[release]] = True
+        yd = np.maximum(ya[done], 0.0)
+        ya[done] = yd / yd.sum(axis=1, keepdims=True)
+        y[open_], free[open_] = ya, fa
+        open_ = open_[~done]
+    if open_.size == 0:
+        return y
+    raise ConvergenceError(
+        f"simplex_qp_batch left {open_.size} of {E} problems open after {max_iter} "
+        "iterations; check that every Q is positive definite"
     )

@@ -3,8 +3,10 @@
 All three look for past market windows similar to the latest one, take the relatives
 that *followed* those windows and hold the log-optimal portfolio of that sample
 (:func:`~portfolio_lab.backtest.baselines.solve_bcrp`, warm-started from the previous
-period's solution). They differ in the similarity (Euclidean ball, nearest neighbours,
-correlation coefficient) and in how experts are combined.
+period's solution; B^K and B^NN solve their 51 experts' samples of a day together with
+:func:`~portfolio_lab.backtest.baselines.solve_bcrp_batch`). They differ in the
+similarity (Euclidean ball, nearest neighbours, correlation coefficient) and in how
+experts are combined.
 
 The pattern search is vectorized: :class:`WindowSearch` keeps the Gram columns
 ``y_s · y_{T-1-l}`` (``y = x - 1``) of the last ``K`` relatives against the whole history,
@@ -24,7 +26,7 @@ import numpy as np
 
 from ...exceptions import InputError
 from ._base import OnlinePolicy
-from .benchmarks import solve_bcrp
+from .benchmarks import packed_outer, solve_bcrp, solve_bcrp_batch
 
 __all__ = ["WindowSearch", "log_optimal", "BK", "BNN", "CORN"]
 
@@ -221,7 +223,15 @@ class CORN(OnlinePolicy):
 
 
 class _ExpertMixture(OnlinePolicy):
-    """Experts indexed by (k, l) plus the (0, 0) log-optimal expert, mixed by wealth."""
+    """Experts indexed by (k, l) plus the (0, 0) log-optimal expert, mixed by wealth.
+
+    A subclass's ``_masks`` names each expert's sample of past days (a boolean mask over
+    the history, or None for the uniform portfolio); experts with the same sample share
+    one problem, and the distinct problems of a day are solved together by
+    :func:`~portfolio_lab.backtest.baselines.solve_bcrp_batch`, each warm-started from
+    its expert's previous portfolio, with the packed outer products of the history kept
+    incrementally (one new row a day).
+    """
 
     K: int
     L: int
@@ -230,13 +240,22 @@ class _ExpertMixture(OnlinePolicy):
         self._search = WindowSearch(n, self.K)
         self._experts = np.full((self.K * self.L + 1, n), 1.0 / n)  # last row: (0, 0)
         self._wealth = np.ones(self.K * self.L + 1)
+        self._packed = np.empty((256, n * (n + 1) // 2))
         return np.full(n, 1.0 / n)
 
-    def _samples(self, history: np.ndarray) -> list[np.ndarray]:  # pragma: no cover
+    def _masks(self, history: np.ndarray) -> list[np.ndarray | None]:  # pragma: no cover
         raise NotImplementedError
 
     def _freeze_bcrp_wealth(self) -> bool:
         return False
+
+    def _append_packed(self, x: np.ndarray, T: int) -> np.ndarray:
+        if T > self._packed.shape[0]:
+            grown = np.empty((2 * self._packed.shape[0], self._packed.shape[1]))
+            grown[: T - 1] = self._packed[: T - 1]
+            self._packed = grown
+        self._packed[T - 1] = packed_outer(x[None, :])[0]
+        return self._packed[:T]
 
     def _update(self, history: np.ndarray) -> np.ndarray:
         x = history[-1]
@@ -247,18 +266,27 @@ class _ExpertMixture(OnlinePolicy):
         self._wealth /= self._wealth.max()
         self._search.append(x)
         T, n = history.shape
-        solved: dict[bytes, np.ndarray] = {}
-        new = np.empty_like(self._experts)
-        for e, rows in enumerate(self._samples(history)):
-            if rows is None:
-                new[e] = 1.0 / n
-                continue
-            key = rows.tobytes()
-            if key not in solved:  # experts with the same sample share one solve
-                solved[key] = log_optimal(history[rows], self._experts[e])
-            new[e] = solved[key]
+        packed = self._append_packed(x, T)
+        masks = self._masks(history)
         # the toolbox's T <= k + 1 rule holds for k = 0 too: uniform after one relative
-        new[-1] = log_optimal(history, self._experts[-1]) if T >= 2 else 1.0 / n
+        masks.append(np.ones(T, dtype=bool) if T >= 2 else None)
+        new = np.full_like(self._experts, 1.0 / n)
+        keys: dict[bytes, int] = {}
+        owner: list[int] = []  # expert of each distinct problem (its warm start)
+        problem = np.full(len(masks), -1)
+        for e, mask in enumerate(masks):
+            if mask is None or not mask.any():
+                continue
+            key = np.packbits(mask).tobytes()
+            if key not in keys:  # experts with the same sample share one problem
+                keys[key] = len(owner)
+                owner.append(e)
+            problem[e] = keys[key]
+        if owner:
+            stack = np.array([masks[e] for e in owner])
+            solved = solve_bcrp_batch(history, stack, starts=self._experts[owner], packed=packed)
+            has = problem >= 0
+            new[has] = solved[problem[has]]
         self._experts = new
         mix = self._wealth @ new
         return mix / mix.sum()
@@ -290,16 +318,16 @@ class BK(_ExpertMixture):
         self.K, self.L, self.c = int(K), int(L), float(c)
         self.name = f"B^K(K={self.K}, L={self.L}, c={self.c:g})"
 
-    def _samples(self, history: np.ndarray) -> list[np.ndarray | None]:
+    def _masks(self, history: np.ndarray) -> list[np.ndarray | None]:
         T = history.shape[0]
         dist = np.sqrt(self._search.squared_distances(self.K))
+        radii = self.c / np.arange(1, self.L + 1)
         out: list[np.ndarray | None] = []
         for k in range(1, self.K + 1):
-            for ell in range(1, self.L + 1):
-                if T <= k + 1:
-                    out.append(None)
-                else:
-                    out.append(np.flatnonzero(dist[k - 1] <= self.c / ell))
+            if T <= k + 1:
+                out.extend([None] * self.L)
+            else:
+                out.extend(dist[k - 1][None, :] <= radii[:, None])
         return out
 
 
@@ -336,17 +364,16 @@ class BNN(_ExpertMixture):
     def _freeze_bcrp_wealth(self) -> bool:
         return self.freeze_bcrp_wealth
 
-    def _samples(self, history: np.ndarray) -> list[np.ndarray | None]:
+    def _masks(self, history: np.ndarray) -> list[np.ndarray | None]:
         T = history.shape[0]
         dist = self._search.squared_distances(self.K)
+        sizes = np.floor((0.02 + 0.5 * np.arange(self.L) / (self.L - 1)) * T).astype(int)
         out: list[np.ndarray | None] = []
         for k in range(1, self.K + 1):
-            order = np.argsort(dist[k - 1], kind="stable") if T > k + 1 else None
-            for ell in range(1, self.L + 1):
-                if order is None:
-                    out.append(None)
-                    continue
-                p = 0.02 + 0.5 * (ell - 1) / (self.L - 1)
-                m = int(np.floor(p * T))
-                out.append(np.sort(order[:m]) if m > 0 else None)
+            if T <= k + 1:
+                out.extend([None] * self.L)
+                continue
+            rank = np.empty(T, dtype=int)
+            rank[np.argsort(dist[k - 1], kind="stable")] = np.arange(T)
+            out.extend(rank[None, :] < sizes[:, None])
         return out

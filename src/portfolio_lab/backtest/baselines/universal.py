@@ -10,9 +10,12 @@ from ._base import OnlinePolicy, check_relatives
 __all__ = ["UP"]
 
 # days per block of the vectorized path (two matrix products per block), capped so that
-# a block holds at most 2**22 log-wealths (32 MiB)
-_BLOCK = 256
-_BLOCK_CELLS = 2**22
+# a block holds at most 2**20 wealths (8 MiB, near the cache of one core)
+_BLOCK = 64
+_BLOCK_CELLS = 2**20
+# a block of wealths is formed by products while its log-range bound stays below this
+# (exp(600) and exp(-600) are well inside float64's range of about exp(±708))
+_SAFE_LOG = 600.0
 
 
 class UP(OnlinePolicy):
@@ -91,30 +94,39 @@ class UP(OnlinePolicy):
         x = check_relatives(relatives)
         T, n = x.shape
         W = self.sample(n)
-        carry = np.ones(W.shape[0])  # wealth of each point, scaled to a maximum of 1
+        N = W.shape[0]
+        carry = np.ones(N)  # wealth of each point before the block, scaled to a maximum of 1
         out = np.empty((T, n))
-        block = max(1, min(_BLOCK, _BLOCK_CELLS // W.shape[0]))
+        block = max(1, min(_BLOCK, _BLOCK_CELLS // N))
         # every block has the same shape (the last one padded with relatives of 1), so the
         # matrix products round a row the same way whatever the length of the run: a run
         # cut short gives bit for bit the weights of the full run
         padded = np.ones((-(-T // block) * block, n))
         padded[:T] = x
+        # a point's growth on a day lies between the smallest and the largest relative,
+        # so these running sums bound every log-wealth of a block without looking at it
+        lo = np.log(padded.min(axis=1))
+        hi = np.log(padded.max(axis=1))
+        growth = np.empty((block, N))
+        b = np.empty((block, n))
         for t0 in range(0, T, block):
             t1 = min(T, t0 + block)
-            growth = padded[t0 : t0 + block] @ W.T  # (block, N)
-            # wealths by products (no log/exp per cell); a block whose product leaves the
-            # floating-point range is redone in logs
-            with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-                wealth = np.cumprod(growth, axis=0) * carry
-            if np.all(np.isfinite(wealth)) and np.all(wealth.max(axis=1) > 1e-280):
-                before = np.vstack([carry[None, :], wealth[:-1]])
-            else:
+            days = padded[t0 : t0 + block]
+            np.matmul(days, W.T, out=growth)
+            if np.sum(hi[t0 : t0 + block]) < _SAFE_LOG and np.sum(lo[t0 : t0 + block]) > -_SAFE_LOG:
+                # wealths by products in place (no log/exp per cell): the best point
+                # starts the block at 1 and stays within exp(±_SAFE_LOG) of it
+                growth[0] *= carry
+                for i in range(1, block):  # row by row: contiguous, unlike cumprod on axis 0
+                    np.multiply(growth[i], growth[i - 1], out=growth[i])
+                b[0] = carry @ W
+                np.matmul(growth[:-1], W, out=b[1:])
+                last = growth[t1 - t0 - 1]
+            else:  # a block whose wealths could leave the floating-point range: logs
                 logs = np.cumsum(np.log(growth), axis=0) + np.log(carry)
-                before_log = np.vstack([np.log(carry)[None, :], logs[:-1]])
-                before = np.exp(before_log - before_log.max(axis=1, keepdims=True))
-                wealth = np.exp(logs - logs[t1 - t0 - 1].max())
-            b = before @ W
+                before = np.vstack([np.log(carry)[None, :], logs[:-1]])
+                b = np.exp(before - before.max(axis=1, keepdims=True)) @ W
+                last = np.exp(logs[t1 - t0 - 1] - logs[t1 - t0 - 1].max())
             out[t0:t1] = (b / b.sum(axis=1, keepdims=True))[: t1 - t0]
-            carry = wealth[t1 - t0 - 1]
-            carry = carry / carry.max()
+            carry = last / last.max()
         return out
