@@ -18,7 +18,7 @@ from portfolio_lab.backtest.baselines import (
     solve_bcrp,
 )
 from portfolio_lab.backtest.baselines._simplex import simplex_qp_batch
-from portfolio_lab.backtest.baselines.benchmarks import packed_outer, solve_bcrp_batch
+from portfolio_lab.backtest.baselines.benchmarks import solve_bcrp_batch
 from portfolio_lab.exceptions import InputError
 
 
@@ -78,7 +78,7 @@ def test_solve_bcrp_batch_is_solve_bcrp_sample_by_sample(seed: int, n: int, T: i
     masks[~masks.any(axis=1), 0] = True
     masks[0] = True  # the whole history, like the (0, 0) expert
     starts = rng.dirichlet(np.ones(n), E)
-    got = solve_bcrp_batch(x, masks, starts=starts, packed=packed_outer(x))
+    got = solve_bcrp_batch(x, masks, starts=starts)
     for e in range(E):
         ref = solve_bcrp(x[masks[e]], start=starts[e])
         np.testing.assert_allclose(got[e], ref.weights, atol=1e-8)
@@ -88,11 +88,8 @@ def test_solve_bcrp_batch_is_solve_bcrp_sample_by_sample(seed: int, n: int, T: i
         assert np.all(np.abs(g[got[e] > 1e-6] - 1) < 1e-6)
 
 
-def test_packed_outer_and_bcrp_batch_input_errors() -> None:
+def test_bcrp_batch_input_errors() -> None:
     x = np.random.default_rng(0).uniform(0.9, 1.1, (5, 3))
-    z = packed_outer(x)
-    i, j = np.triu_indices(3)
-    np.testing.assert_allclose(z[2], np.outer(x[2], x[2])[i, j])
     with pytest.raises(InputError, match="selects no day"):
         solve_bcrp_batch(x, np.zeros((2, 5), dtype=bool))
     with pytest.raises(InputError, match="masks must be"):

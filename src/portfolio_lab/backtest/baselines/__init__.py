@@ -22,7 +22,6 @@ from .benchmarks import (
     UCRP,
     BCRPSolution,
     BestStock,
-    packed_outer,
     solve_bcrp,
     solve_bcrp_batch,
 )
@@ -44,7 +43,6 @@ __all__ = [
     "BCRPSolution",
     "solve_bcrp",
     "solve_bcrp_batch",
-    "packed_outer",
     "EG",
     "ONS",
     "Anticor",

@@ -172,10 +172,11 @@ def simplex_qp_batch(
     """Solve ``E`` independent simplex QPs at once, by :func:`simplex_qp`'s active-set steps.
 
     Each problem keeps its own free set; a step of the batch solves every bordered
-    system together (``numpy.linalg.solve`` on an ``(E, n + 1, n + 1)`` stack, the rows
-    and columns of bound coordinates replaced by the identity so that their step is
-    exactly zero), takes each problem's own ratio test and multiplier check, and drops a
-    problem from the batch once its multipliers certify it. The problems are strictly
+    system together (``numpy.linalg.solve`` on an ``(E, m + 1, m + 1)`` stack, ``m`` the
+    largest free set of the batch, each problem's free coordinates first and its padding
+    rows and columns the identity so that their step is exactly zero), takes each
+    problem's own ratio test and multiplier check, and drops a problem from the batch
+    once its multipliers certify it. The problems are strictly
     convex, so every one reaches the same minimizer as :func:`simplex_qp` (to rounding).
 
     Parameters
@@ -219,7 +220,6 @@ def simplex_qp_batch(
     scale = np.maximum(np.maximum(np.abs(Q).max(axis=(1, 2)), np.abs(c).max(axis=1)), 1.0)
     thresh = tol * scale
     max_iter = 10 * n + 50 if max_iter is None else max_iter
-    eye = np.eye(n, dtype=bool)
     open_ = np.arange(E)
     for _ in range(max_iter):
         if open_.size == 0:
@@ -227,15 +227,25 @@ def simplex_qp_batch(
         Qa, ca, ya, fa = Q[open_], c[open_], y[open_], free[open_]
         rows = np.arange(open_.size)
         g = np.einsum("eij,ej->ei", Qa, ya) + ca
-        kkt = np.zeros((open_.size, n + 1, n + 1))
-        kkt[:, :n, :n] = np.where(fa[:, :, None] & fa[:, None, :], Qa, 0.0)
-        kkt[:, :n, :n] += eye & ~fa[:, None, :]
-        kkt[:, :n, n] = -fa.astype(np.float64)
-        kkt[:, n, :n] = kkt[:, :n, n]
-        rhs = np.zeros((open_.size, n + 1))
-        rhs[:, :n] = np.where(fa, -g, 0.0)
+        # the free coordinates of each problem first (a stable sort keeps their order),
+        # padded to the largest free set of the batch: the bordered systems are only as
+        # large as the supports, which are small for log-optimal portfolios
+        order = np.argsort(~fa, axis=1, kind="stable")
+        m = int(fa.sum(axis=1).max())
+        sub = order[:, :m]
+        valid = np.take_along_axis(fa, sub, axis=1)
+        kkt = np.zeros((open_.size, m + 1, m + 1))
+        block = Qa[rows[:, None, None], sub[:, :, None], sub[:, None, :]]
+        both = valid[:, :, None] & valid[:, None, :]
+        kkt[:, :m, :m] = np.where(both, block, 0.0) + (np.eye(m, dtype=bool) & ~valid[:, None, :])
+        kkt[:, :m, m] = -valid.astype(np.float64)
+        kkt[:, m, :m] = kkt[:, :m, m]
+        rhs = np.zeros((open_.size, m + 1))
+        rhs[:, :m] = np.where(valid, -np.take_along_axis(g, sub, axis=1), 0.0)
         sol = np.linalg.solve(kkt, rhs[:, :, None])[:, :, 0]
-        p, nu = sol[:, :n], sol[:, n]
+        p = np.zeros_like(ya)
+        p[rows[:, None], sub] = np.where(valid, sol[:, :m], 0.0)
+        nu = sol[:, m]
         moved = np.abs(p).max(axis=1) > tol * np.maximum(1.0, ya.max(axis=1))
         neg = (p < 0.0) & fa & moved[:, None]
         ratios = np.full(p.shape, np.inf)

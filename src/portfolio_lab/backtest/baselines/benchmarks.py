@@ -19,7 +19,6 @@ __all__ = [
     "BCRPSolution",
     "solve_bcrp",
     "solve_bcrp_batch",
-    "packed_outer",
 ]
 
 
@@ -211,28 +210,11 @@ def solve_bcrp(
     raise ConvergenceError(f"solve_bcrp did not reach decrement {tol} in {max_iter} iterations")
 
 
-def packed_outer(x: np.ndarray) -> np.ndarray:
-    """Upper triangles of the outer products ``x_t x_tᵀ``, row by row.
-
-    Parameters
-    ----------
-    x : numpy.ndarray, shape (T, n)
-
-    Returns
-    -------
-    numpy.ndarray, shape (T, n (n + 1) / 2)
-        Row ``t``: ``x_t[i] x_t[j]`` for ``i <= j`` in ``numpy.triu_indices(n)`` order.
-    """
-    i, j = np.triu_indices(x.shape[1])
-    return x[:, i] * x[:, j]
-
-
 def solve_bcrp_batch(
     relatives: np.ndarray,
     masks: np.ndarray,
     *,
     starts: np.ndarray | None = None,
-    packed: np.ndarray | None = None,
     tol: float = 1e-12,
     max_iter: int = 200,
 ) -> np.ndarray:
@@ -240,10 +222,10 @@ def solve_bcrp_batch(
 
     Problem ``e`` is :func:`solve_bcrp` on the rows ``relatives[masks[e]]``; the batch
     takes the same projected Newton steps (same model, same Armijo backtracking, same
-    stopping rule on the decrement) for all problems at once. The gradients and Hessians
-    of all problems are two matrix products over the whole history with the masks as
-    weights (the Hessians from the packed outer products ``x_t x_tᵀ``, ``packed``), and
-    the Newton subproblems are one :func:`simplex_qp_batch`; a problem leaves the batch
+    stopping rule on the decrement) for all problems at once: the gains ``x_t · b_e``
+    and the gradients of all problems are matrix products over the whole history with
+    the masks as weights, each Hessian a symmetric product over its own sample's days,
+    and the Newton subproblems one :func:`simplex_qp_batch`; a problem leaves the batch
     when its decrement falls below ``tol``. The pattern-matching experts (B^K, B^NN: 51
     samples of the same history a day) use it instead of 51 separate solves.
 
@@ -255,8 +237,6 @@ def solve_bcrp_batch(
         Row ``e`` selects the sample of problem ``e``; each selects at least one day.
     starts : numpy.ndarray, shape (E, n), optional
         Warm starts (uniform by default).
-    packed : numpy.ndarray, shape (T, n (n + 1) / 2), optional
-        :func:`packed_outer` of ``relatives``, for callers that keep it incrementally.
     tol : float, default 1e-12
     max_iter : int, default 200
 
@@ -281,8 +261,7 @@ def solve_bcrp_batch(
     if np.any(count == 0):
         raise InputError("solve_bcrp_batch: a mask selects no day (an empty sample)")
     E = masks.shape[0]
-    Z = packed_outer(x) if packed is None else packed
-    iu, ju = np.triu_indices(n)
+    days = [np.flatnonzero(m) for m in masks]
     weight = masks.T / count  # (T, E): 1/m on the days of each sample
     B = np.full((E, n), 1.0 / n)
     if starts is not None:
@@ -304,9 +283,10 @@ def solve_bcrp_batch(
         inv = w / r
         grad = -(inv.T @ x)
         hess = np.empty((open_.size, n, n))
-        packed_h = (inv / r).T @ Z
-        hess[:, iu, ju] = packed_h
-        hess[:, ju, iu] = packed_h
+        for i, e in enumerate(open_):  # a symmetric rank-m product on the sample's own days
+            rows = days[e]
+            a = x[rows] * (np.sqrt(weight[rows, e]) / R[rows, e])[:, None]
+            hess[i] = a.T @ a
         hess += (1e-12 * np.trace(hess, axis1=1, axis2=2) / n)[:, None, None] * np.eye(n)
         y = simplex_qp_batch(hess, grad - np.einsum("eij,ej->ei", hess, b), b)
         d = y - b

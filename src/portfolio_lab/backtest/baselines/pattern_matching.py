@@ -26,7 +26,7 @@ import numpy as np
 
 from ...exceptions import InputError
 from ._base import OnlinePolicy
-from .benchmarks import packed_outer, solve_bcrp, solve_bcrp_batch
+from .benchmarks import solve_bcrp, solve_bcrp_batch
 
 __all__ = ["WindowSearch", "log_optimal", "BK", "BNN", "CORN"]
 
@@ -229,8 +229,7 @@ class _ExpertMixture(OnlinePolicy):
     the history, or None for the uniform portfolio); experts with the same sample share
     one problem, and the distinct problems of a day are solved together by
     :func:`~portfolio_lab.backtest.baselines.solve_bcrp_batch`, each warm-started from
-    its expert's previous portfolio, with the packed outer products of the history kept
-    incrementally (one new row a day).
+    its expert's previous portfolio.
     """
 
     K: int
@@ -240,7 +239,6 @@ class _ExpertMixture(OnlinePolicy):
         self._search = WindowSearch(n, self.K)
         self._experts = np.full((self.K * self.L + 1, n), 1.0 / n)  # last row: (0, 0)
         self._wealth = np.ones(self.K * self.L + 1)
-        self._packed = np.empty((256, n * (n + 1) // 2))
         return np.full(n, 1.0 / n)
 
     def _masks(self, history: np.ndarray) -> list[np.ndarray | None]:  # pragma: no cover
@@ -248,14 +246,6 @@ class _ExpertMixture(OnlinePolicy):
 
     def _freeze_bcrp_wealth(self) -> bool:
         return False
-
-    def _append_packed(self, x: np.ndarray, T: int) -> np.ndarray:
-        if T > self._packed.shape[0]:
-            grown = np.empty((2 * self._packed.shape[0], self._packed.shape[1]))
-            grown[: T - 1] = self._packed[: T - 1]
-            self._packed = grown
-        self._packed[T - 1] = packed_outer(x[None, :])[0]
-        return self._packed[:T]
 
     def _update(self, history: np.ndarray) -> np.ndarray:
         x = history[-1]
@@ -266,7 +256,6 @@ class _ExpertMixture(OnlinePolicy):
         self._wealth /= self._wealth.max()
         self._search.append(x)
         T, n = history.shape
-        packed = self._append_packed(x, T)
         masks = self._masks(history)
         # the toolbox's T <= k + 1 rule holds for k = 0 too: uniform after one relative
         masks.append(np.ones(T, dtype=bool) if T >= 2 else None)
@@ -284,7 +273,7 @@ class _ExpertMixture(OnlinePolicy):
             problem[e] = keys[key]
         if owner:
             stack = np.array([masks[e] for e in owner])
-            solved = solve_bcrp_batch(history, stack, starts=self._experts[owner], packed=packed)
+            solved = solve_bcrp_batch(history, stack, starts=self._experts[owner])
             has = problem >= 0
             new[has] = solved[problem[has]]
         self._experts = new
