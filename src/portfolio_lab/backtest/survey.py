@@ -152,9 +152,11 @@ VARIANT_NOTES: dict[str, str] = {
     "olmar2": "OLMAR-2 (EMA, alpha = 0.5, eps = 10) from x_1 = 1 as in olmar2_run.m "
     "(universal-portfolios starts its EMA from its row of ones after a w-day warm-up)",
     "bah_olmar": "BAH over OLMAR-1 experts w = 3..30, eps = 10 (the OLMAR paper's mixture)",
-    "m0": "M0: counts of daily winners, b = (c + 1/2) / (t + n/2)",
-    "t0": "T0 read as M0 conditioned on the last winner (transition counts); the 2000 paper's "
-    "exact definition was not available here",
+    "m0": "M0: counts of daily winners (ties to the first asset), b = (c + 1/2) / (t + n/2), "
+    "the OLPS toolbox's m0_run.m with its default beta = 0.5",
+    "t0": "T0 read as M0 conditioned on the last winner (transition counts); neither the 2000 "
+    "paper's text nor an implementation was available (the toolbox lists t0.m but never "
+    "shipped it)",
 }
 
 

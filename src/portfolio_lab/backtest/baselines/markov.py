@@ -16,7 +16,8 @@ class M0(OnlinePolicy):
     Counts how often each asset had the largest relative (ties to the first) and invests
     in proportion to the smoothed counts, ``b_i = (c_i + β) / (t + n β)``: the
     Krichevsky-Trofimov estimate (β = 1/2) of the probability that asset i is the
-    next winner.
+    next winner. This is the OLPS toolbox's ``m0_run.m`` (github.com/OLPS/OLPS: the same
+    counts, ties to the first index, the same smoothed ratio and the default β = 0.5).
 
     Parameters
     ----------
@@ -47,8 +48,10 @@ class T0(M0):
     Counts the transitions between consecutive winners, ``C[i, j]`` = number of days
     asset j won right after a day asset i won, and invests in proportion to the smoothed
     row of the latest winner, ``b_j = (C[w, j] + β) / (Σ_j C[w, j] + n β)``. The text
-    of the 2000 paper could not be consulted here; this definition (M0 conditioned on
-    the last winner) is an assumption stated in the survey notes.
+    of the 2000 paper could not be consulted here, and no implementation exists to
+    compare with (the OLPS toolbox's documentation lists ``t0.m``, but its repository
+    never contained it); this definition (M0 conditioned on the last winner) is an
+    assumption stated in the survey notes.
 
     Parameters
     ----------
