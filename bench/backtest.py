@@ -126,7 +126,7 @@ def olps_record(prefix: int, repeats: int) -> dict:
 
     up_u = _median_of(lambda: _universal_run(universal_up, prices), repeats)
     up_algo = universal_up()
-    up_algo.init_weights(prices.columns)
+    up_algo.init_step(prices)  # draws the points exactly as the timed runs did
     points = np.asarray(up_algo.W)
     up_same = _median_of(lambda: _ours_run("up", prices, points=points), repeats)
     row(
