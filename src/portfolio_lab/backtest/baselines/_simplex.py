@@ -161,6 +161,28 @@ def simplex_qp(
     )
 
 
+def simplex_rows(start: np.ndarray | None, E: int, n: int) -> np.ndarray:
+    """Rows of starting points on the simplex: clipped at zero and renormalized.
+
+    Parameters
+    ----------
+    start : numpy.ndarray, shape (E, n), optional
+        Starting points; a row without positive entries (and ``None``) becomes uniform.
+    E, n : int
+        Number of rows and of coordinates.
+
+    Returns
+    -------
+    numpy.ndarray, shape (E, n)
+        A new array (the input is not modified).
+    """
+    if start is None:
+        return np.full((E, n), 1.0 / n)
+    y = np.maximum(np.asarray(start, dtype=np.float64), 0.0)
+    s = y.sum(axis=1, keepdims=True)
+    return np.where(s > 0, y / np.where(s > 0, s, 1.0), 1.0 / n)
+
+
 def simplex_qp_batch(
     Q: np.ndarray,
     c: np.ndarray,
@@ -209,12 +231,7 @@ def simplex_qp_batch(
             f"simplex_qp_batch needs Q (E, n, n) and c (E, n), got {Q.shape}, {c.shape}"
         )
     E, n = c.shape
-    if y0 is None:
-        y = np.full((E, n), 1.0 / n)
-    else:
-        y = np.maximum(np.asarray(y0, dtype=np.float64), 0.0).copy()
-        s = y.sum(axis=1, keepdims=True)
-        y = np.where(s > 0, y / np.where(s > 0, s, 1.0), 1.0 / n)
+    y = simplex_rows(y0, E, n)
     free = y > 0.0
     y[~free] = 0.0
     scale = np.maximum(np.maximum(np.abs(Q).max(axis=(1, 2)), np.abs(c).max(axis=1)), 1.0)

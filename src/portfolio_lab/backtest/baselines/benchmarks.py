@@ -9,7 +9,7 @@ import numpy as np
 from ...exceptions import ConvergenceError, InputError
 from ..policy import Policy
 from ._base import OnlinePolicy, check_relatives
-from ._simplex import simplex_qp, simplex_qp_batch
+from ._simplex import simplex_qp, simplex_qp_batch, simplex_rows
 
 __all__ = [
     "UBAH",
@@ -263,11 +263,7 @@ def solve_bcrp_batch(
     E = masks.shape[0]
     days = [np.flatnonzero(m) for m in masks]
     weight = masks.T / count  # (T, E): 1/m on the days of each sample
-    B = np.full((E, n), 1.0 / n)
-    if starts is not None:
-        s0 = np.maximum(np.asarray(starts, dtype=np.float64), 0.0)
-        total = s0.sum(axis=1, keepdims=True)
-        B = np.where(total > 0, s0 / np.where(total > 0, total, 1.0), B)
+    B = simplex_rows(starts, E, n)
 
     def objective(r: np.ndarray, w: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
