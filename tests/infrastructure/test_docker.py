@@ -59,7 +59,12 @@ def test_review_notebooks_import_only_what_the_image_installs() -> None:
 
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     installed = " ".join(meta["dependencies"] + meta["optional-dependencies"]["review"]).lower()
-    module_to_dist = {"sklearn": "scikit-learn", "cvxpy": "cvxpy", "pywt": "pywavelets"}
+    module_to_dist = {
+        "sklearn": "scikit-learn",
+        "cvxpy": "cvxpy",
+        "pywt": "pywavelets",
+        "IPython": "ipykernel",
+    }
     stdlib = {"json", "math", "itertools", "pathlib", "functools", "collections", "warnings"}
     for path in sorted((REPO / "notebooks").rglob("*.ipynb")):
         cells = json.loads(path.read_text())["cells"]
