@@ -229,6 +229,8 @@ class SB3Allocator(BaseAllocator):
     fit_seconds_ : float
     n_updates_ : int
         SB3's count of updates (PPO: epochs over rollouts; SAC: gradient steps).
+    gradient_steps_ : int
+        Gradient steps of the fit (PPO: epochs times minibatches per rollout).
     assets_ : list of str
     train_dates_ : dict
     """
@@ -428,6 +430,12 @@ class SB3Allocator(BaseAllocator):
             self.history_ = list(callback.history)
         self.fit_seconds_ = time.perf_counter() - started
         self.n_updates_ = int(getattr(model, "_n_updates", 0))
+        if self.algo == "sac":
+            self.gradient_steps_ = self.n_updates_
+        else:  # PPO counts epochs; each epoch is ceil(rollout / batch_size) gradient steps
+            ak = self.resolved_algo_kwargs()
+            per = -(-int(ak["n_steps"]) * int(self.n_envs) // int(ak["batch_size"]))
+            self.gradient_steps_ = self.n_updates_ * per
         self.module_ = model.policy
         self.module_.set_training_mode(False)
         self.reset_state()
@@ -643,6 +651,7 @@ class SB3Allocator(BaseAllocator):
             "best_step": self.best_step_,
             "fit_seconds": self.fit_seconds_,
             "n_updates": self.n_updates_,
+            "gradient_steps": self.gradient_steps_,
         }
         return save_folder(path, tensors, meta)
 
@@ -680,5 +689,6 @@ class SB3Allocator(BaseAllocator):
         model.best_step_ = meta.get("best_step")
         model.fit_seconds_ = meta.get("fit_seconds")
         model.n_updates_ = meta.get("n_updates")
+        model.gradient_steps_ = meta.get("gradient_steps")
         model.reset_state()
         return model
