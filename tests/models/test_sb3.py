@@ -176,3 +176,14 @@ def test_bad_input_gets_typed_errors(prices, tmp_path):
     (folder / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelFileError, match="valid"):
         SB3Allocator.load(folder)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "recurrent_ppo"])
+def test_fitted_policy_replays_the_walk_forward_run(prices, algo):
+    policy = WalkForwardPolicy(tiny(algo, total_timesteps=128), refit_every=10**9, first_fit=70)
+    res = run(policy, prices, fee=0.0025, cash=True)
+    again = run(FittedPolicy(policy.estimator_, start=70), prices, fee=0.0025, cash=True)
+    assert np.array_equal(res.weights.to_numpy(), again.weights.to_numpy())
+    assert res.final_wealth == again.final_wealth
+    with pytest.raises(InputError):
+        FittedPolicy(policy.estimator_, start=2)
