@@ -174,18 +174,21 @@ def plot_learning_curves(
     matplotlib.axes.Axes
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
-    for k, (agent, g) in enumerate(curves.dropna(subset=[column]).groupby("agent", sort=False)):
+    agents = list(dict.fromkeys(curves["agent"]))  # one color per agent in every panel
+    for agent, g in curves.dropna(subset=[column]).groupby("agent", sort=False):
         stats = g.groupby("periods")[column].agg(["mean", "min", "max"])
-        color = plt.cm.tab10(k)
+        color = plt.cm.tab10(agents.index(agent) % 10)
         label = f"{agent} ({g.seed.nunique()} seeds)"
         ax.plot(stats.index, stats["mean"], color=color, label=label)
         ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.2)
     if reference is not None:
         ax.axhline(reference, color="black", ls=":", lw=1, label="1/N")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("periods learned from (environment steps; EIIE: steps × batch)")
     ax.set_ylabel(column.replace("_", " "))
     ax.legend(fontsize=7)
