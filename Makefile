@@ -75,6 +75,7 @@ bench: install
 	$(BIN)/python bench/backends.py
 	$(BIN)/python bench/backtest.py
 	$(BIN)/python bench/models.py
+	$(BIN)/python bench/rl.py
 
 format: install
 	$(BIN)/ruff format src tests bench scripts
