@@ -4,7 +4,7 @@ On the bundled S&P data at the chapter's sizes (20 stocks, window 30, 750 days):
 steps per second with random actions (the price tensor built from the rows up to the
 period at every step, exact costs), and the training throughput of each agent in
 environment periods per second: the SB3 agents at the package's defaults (PPO, SAC,
-recurrent PPO; fits of ``--timesteps`` steps, validation rollouts included) and the DPG agent
+recurrent PPO; fits of ``--timesteps`` steps, two evaluation rollouts included) and the DPG agent
 (``EIIE(network="rnn", reward="simple")``, periods = gradient steps × batch 64). One torch
 thread, medians of ``--repeats`` fits; the load average is recorded (shared machine).
 Writes results/benchmarks/rl_<machine>.json.
