@@ -50,7 +50,7 @@ def test_image_and_make_install_share_the_install_script() -> None:
     assert re.search(r"^\t.*scripts/install\.sh .*--variant cpu", makefile, re.M)
     args = shlex.split(installs[0].split("scripts/install.sh", 1)[1])
     extras = set(args[args.index("--extras") + 1].split(","))
-    assert {"review", "book"} <= extras
+    assert {"review", "book", "rl"} <= extras
     assert args[args.index("--variant") + 1] == "${VARIANT}"
 
 

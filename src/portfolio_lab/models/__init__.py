@@ -3,7 +3,8 @@
 Every model is an sklearn-style estimator (``fit(prices) -> self``, ``predict(prices)``,
 ``save(path)`` / ``load(path)`` without pickle) and acts in the backtester through
 :class:`WalkForwardPolicy`, so costs and look-ahead stay in one place. torch is imported
-only when a model is fitted or loaded.
+only when a model is fitted or loaded; gymnasium and Stable-Baselines3 (the ``rl`` extra)
+only when :mod:`portfolio_lab.models.env` is imported or an :class:`SB3Allocator` fitted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from .losses import (
 )
 from .lstm_sharpe import LSTMSharpe
 from .policy import WalkForwardPolicy
+from .replay import FittedPolicy
+from .sb3 import SB3Allocator
 
 __all__ = [
     "BaseAllocator",
@@ -31,6 +34,8 @@ __all__ = [
     "price_tensor",
     "geometric_starts",
     "WalkForwardPolicy",
+    "FittedPolicy",
+    "SB3Allocator",
     "DENOISERS",
     "Denoiser",
     "wavelet_denoise_windows",
