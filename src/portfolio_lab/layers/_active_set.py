@@ -83,23 +83,35 @@ def _bound_values(fixed: Any, lo: Any, hi: Any) -> Any:
 
 
 def reduced_factor(
-    aS: Any, q: Any, C: Any, c: Any, fixed: Any, lo: Any, hi: Any
-) -> tuple[Any, ...]:
+    a: Any,
+    cov: Any,
+    q: Any,
+    C: Any,
+    c: Any,
+    fixed: Any,
+    lo: Any,
+    hi: Any,
+    members: Any = None,
+) -> ReducedSystem:
     """Solve the equality-constrained QP of each member's active set.
 
     The free weights of each member are gathered into a padded ``(B, k, k)`` system
-    (``k`` the largest free count of the batch; padding rows are identity rows), so a
-    step costs ``O(B(n² + k³))``.
+    (``k`` the largest free count of the batch; padding rows are identity rows) and only
+    the ``k`` free columns of ``Σ`` are read, so a step costs ``O(B(nk + k³))`` (plus one
+    ``O(Bn²)`` product when some bound is nonzero).
 
     Parameters
     ----------
-    aS : torch.Tensor, shape (B, n, n)
-        ``a Σ``.
+    a : torch.Tensor, shape (B,)
+    cov : torch.Tensor, shape (B, n, n)
     q : torch.Tensor, shape (B, n)
     C : torch.Tensor, shape (B, m, n)
     c : torch.Tensor, shape (B, m)
     fixed : torch.Tensor of int8, shape (B, n)
     lo, hi : torch.Tensor, shape (n,)
+    members : torch.Tensor of int64, shape (B,), optional
+        Rows of ``cov`` (a larger batch) that the other arguments belong to; the
+        matrices are then read in place, never copied.
 
     Returns
     -------
@@ -115,12 +127,18 @@ def reduced_factor(
     idx = order[:, :k]
     valid = (torch.arange(k, device=q.device)[None, :] < counts[:, None]).to(q.dtype)
     t = _bound_values(fixed, lo, hi)
-    bi = torch.arange(B, device=q.device)[:, None, None]
-    H = aS[bi, idx[:, :, None], idx[:, None, :]]
+    if members is None:
+        cols = torch.gather(cov, 2, idx[:, None, :].expand(-1, n, -1))  # Σ[:, F], (B, n, k)
+    else:
+        rows = torch.arange(n, device=q.device)
+        cols = cov[members[:, None, None], rows[None, :, None], idx[:, None, :]]
+    H = torch.gather(cols, 1, idx[:, :, None].expand(-1, -1, k)) * a[:, None, None]
     H = valid[:, :, None] * H * valid[:, None, :] + torch.diag_embed(1.0 - valid)
     L, info = torch.linalg.cholesky_ex(H)
-    at = (aS @ t[:, :, None])[..., 0]
-    rhs = valid * torch.gather(q - at, 1, idx)
+    has_t = bool(t.any())
+    cov_m = cov if members is None or not has_t else cov[members]
+    st = (cov_m @ t[:, :, None])[..., 0] if has_t else torch.zeros_like(q)  # Σ t
+    rhs = valid * torch.gather(q - a[:, None] * st, 1, idx)
     Cg = torch.gather(C, 2, idx[:, None, :].expand(-1, C.shape[1], -1)) * valid[:, None, :]
     Y = torch.cholesky_solve(torch.cat([rhs[:, :, None], Cg.transpose(1, 2)], dim=2), L)
     u0, V = Y[:, :, 0], Y[:, :, 1:]
@@ -130,9 +148,10 @@ def reduced_factor(
     nu = (Sp @ resid[:, :, None])[..., 0]
     u = (u0 + (V @ nu[:, :, None])[..., 0]) * valid
     w = t + torch.zeros_like(t).scatter_add(1, idx, u)
-    grad = (aS @ w[:, :, None])[..., 0] - q - (C.transpose(1, 2) @ nu[:, :, None])[..., 0]
+    a_sw = a[:, None] * (st + (cols @ u[:, :, None])[..., 0])  # aΣw
+    grad = a_sw - q - (C.transpose(1, 2) @ nu[:, :, None])[..., 0]
     zeta = torch.where(free, torch.zeros_like(grad), grad)
-    return ReducedSystem(w, nu, zeta, L, V, Sp, idx, valid, info)
+    return ReducedSystem(w, nu, zeta, L, V, Sp, idx, valid, info, a_sw)
 
 
 @dataclass(frozen=True)
@@ -155,6 +174,8 @@ class ReducedSystem:
         1 on real free rows, 0 on padding.
     info : torch.Tensor of int, shape (B,)
         Cholesky status (0: positive definite).
+    a_sigma_w : torch.Tensor, shape (B, n)
+        ``aΣw``.
     """
 
     w: Any
@@ -166,13 +187,14 @@ class ReducedSystem:
     index: Any
     valid: Any
     info: Any
+    a_sigma_w: Any
 
 
-def _diagonal_start(aS: Any, q: Any, lo: Any, hi: Any) -> Any:
+def _diagonal_start(a: Any, cov: Any, q: Any, lo: Any, hi: Any) -> Any:
     """Active set of the diagonal problem (exact water-filling), a start for the steps."""
     import torch
 
-    d = torch.diagonal(aS, dim1=1, dim2=2)
+    d = a[:, None] * torch.diagonal(cov, dim1=1, dim2=2)
     lo_, hi_ = lo.expand_as(q), hi.expand_as(q)
 
     def total(nu: Any) -> Any:
@@ -200,21 +222,20 @@ def _diagonal_start(aS: Any, q: Any, lo: Any, hi: Any) -> Any:
     return fixed.to(torch.int8)
 
 
-def _tolerances(aS: Any, q: Any, C: Any, w: Any, nu: Any) -> tuple[Any, Any]:
-    aSw = (aS @ w[:, :, None])[..., 0]
+def _tolerances(a_sw: Any, q: Any, C: Any, w: Any, nu: Any) -> tuple[Any, Any]:
     ctn = (C.transpose(1, 2) @ nu[:, :, None])[..., 0]
     tp = TOL * w.abs().amax(dim=1).clamp_min(1.0)
-    td = TOL * (aSw.abs().amax(dim=1) + q.abs().amax(dim=1) + ctn.abs().amax(dim=1)) + 1e-300
+    td = TOL * (a_sw.abs().amax(dim=1) + q.abs().amax(dim=1) + ctn.abs().amax(dim=1)) + 1e-300
     return tp, td
 
 
 def kkt_residual(
-    aS: Any, q: Any, C: Any, c: Any, lo: Any, hi: Any, w: Any, nu: Any, fixed: Any
+    a: Any, cov: Any, q: Any, C: Any, c: Any, lo: Any, hi: Any, w: Any, nu: Any, fixed: Any
 ) -> np.ndarray:
     """Relative KKT residual of each member (see :class:`ActiveSetSolution`)."""
     import torch
 
-    aSw = (aS @ w[:, :, None])[..., 0]
+    aSw = a[:, None] * (cov @ w[:, :, None])[..., 0]
     ctn = (C.transpose(1, 2) @ nu[:, :, None])[..., 0]
     grad = aSw - q - ctn
     size = aSw.abs().amax(dim=1) + q.abs().amax(dim=1) + ctn.abs().amax(dim=1) + 1e-300
@@ -322,10 +343,9 @@ def solve_active_set(
     B, n = q.shape
     dev = q.device
     max_iter = max(20, n) if max_iter is None else int(max_iter)
-    aS = a[:, None, None] * cov
     pinned = (lo == hi).expand(B, n)
     if kind == "utility":
-        fixed = _diagonal_start(aS, q, lo, hi)
+        fixed = _diagonal_start(a, cov, q, lo, hi)
     else:
         fixed = torch.zeros((B, n), dtype=torch.int8, device=dev)
     fixed = torch.where(pinned, -1, fixed).to(torch.int8)
@@ -335,10 +355,10 @@ def solve_active_set(
     if method != "critical-line":
         for it in range(1, max_iter + 1):
             full = todo.numel() == B
-            aS_, q_, C_, c_ = (x if full else x[todo] for x in (aS, q, C, c))
+            a_, q_, C_, c_ = (x if full else x[todo] for x in (a, q, C, c))
             fx = fixed[todo]
-            red = reduced_factor(aS_, q_, C_, c_, fx, lo, hi)
-            tp, td = _tolerances(aS_, q_, C_, red.w, red.nu)
+            red = reduced_factor(a_, cov, q_, C_, c_, fx, lo, hi, None if full else todo)
+            tp, td = _tolerances(red.a_sigma_w, q_, C_, red.w, red.nu)
             new = _step(fx, red.w, red.zeta, lo, hi, tp, td)
             settled = (new == fx).all(dim=1)
             n_iter[todo.cpu().numpy()] = it
@@ -363,10 +383,10 @@ def solve_active_set(
             fixed[int(j)] = torch.as_tensor(f, device=dev)
             n_iter[int(j)] = 0
             meth[int(j)] = "critical-line"
-    red = reduced_factor(aS, q, C, c, fixed, lo, hi)
+    red = reduced_factor(a, cov, q, C, c, fixed, lo, hi)
     if bool((red.info != 0).any()):  # pragma: no cover - the free block of a PD Σ is PD
         raise ConvergenceError("the reduced KKT matrix is not positive definite")
-    kkt = kkt_residual(aS, q, C, c, lo, hi, red.w, red.nu, fixed)
+    kkt = kkt_residual(a, cov, q, C, c, lo, hi, red.w, red.nu, fixed)
     return ActiveSetSolution(
         weights=red.w,
         fixed=fixed,

@@ -84,9 +84,9 @@ def _function_class() -> type:
             Sw = (cov @ w[:, :, None])[..., 0]
             g_mu = g_cov = g_scale = g_target = None
             need = ctx.needs_input_grad
-            if need[1]:
-                outer = d[:, :, None] * w[:, None, :]
-                g_cov = -0.5 * scale[:, None, None] * (outer + outer.transpose(1, 2))
+            if need[1]:  # −(a/2)(d wᵀ + w dᵀ) as one batched product
+                g_cov = torch.bmm(torch.stack([d, w], dim=2), torch.stack([w, d], dim=1))
+                g_cov.mul_(-0.5 * scale[:, None, None])
             if ctx.kind == "utility":
                 if need[0]:
                     g_mu = d

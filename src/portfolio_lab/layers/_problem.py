@@ -193,12 +193,15 @@ def prepare(
     if batch < 1:
         raise ShapeError("the batch is empty")
     _check_finite(mu_t, "mu")
-    _check_finite(cov_t, "cov")
     m64 = mu_t.to(torch.float64).reshape(-1, n).expand(batch, n)
     c64 = cov_t.to(torch.float64).reshape(-1, n, n).expand(batch, n, n)
     cd = c64.detach()
-    asym = (cd - cd.transpose(-1, -2)).abs().amax(dim=(-1, -2))
-    size = cd.abs().amax(dim=(-1, -2))
+    size = cd.abs().amax(dim=(-1, -2))  # NaN or inf anywhere shows here
+    if not bool(torch.isfinite(size).all()):
+        _check_finite(cov_t, "cov")
+    diff = cd - cd.transpose(-1, -2)
+    asym = torch.maximum(diff.amax(dim=(-1, -2)), -diff.amin(dim=(-1, -2)))
+    del diff
     rtol = SYMMETRY_RTOL if cov_t.dtype == torch.float64 else 1e-5
     bad = asym > rtol * size
     if bool(bad.any()):
