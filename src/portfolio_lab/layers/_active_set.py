@@ -207,10 +207,12 @@ def _diagonal_start(a: Any, cov: Any, q: Any, lo: Any, hi: Any) -> Any:
     low, high = -span.clone(), span.clone()
     for _ in range(8):
         grow = total(high) < 1.0
-        high = torch.where(grow, high * 4.0, high)
         shrink = total(low) > 1.0
+        if not bool((grow | shrink).any()):
+            break
+        high = torch.where(grow, high * 4.0, high)
         low = torch.where(shrink, low * 4.0, low)
-    for _ in range(60):
+    for _ in range(30):  # a start only: 2⁻³⁰ of the bracket is plenty
         mid = 0.5 * (low + high)
         up = total(mid) < 1.0
         low = torch.where(up, mid, low)
@@ -313,6 +315,7 @@ def solve_active_set(
     mu: Any = None,
     max_iter: int | None = None,
     method: str = "active-set",
+    residuals: bool = True,
 ) -> ActiveSetSolution:
     """Solve a batch exactly (see the module notes).
 
@@ -328,6 +331,8 @@ def solve_active_set(
         (default ``max(20, n)``).
     method : {"active-set", "critical-line"}
         ``"critical-line"`` solves every member by the critical line (reference path).
+    residuals : bool
+        Compute the KKT residuals (NaN otherwise; the layer's forward pass skips them).
 
     Returns
     -------
@@ -386,7 +391,11 @@ def solve_active_set(
     red = reduced_factor(a, cov, q, C, c, fixed, lo, hi)
     if bool((red.info != 0).any()):  # pragma: no cover - the free block of a PD Σ is PD
         raise ConvergenceError("the reduced KKT matrix is not positive definite")
-    kkt = kkt_residual(a, cov, q, C, c, lo, hi, red.w, red.nu, fixed)
+    kkt = (
+        kkt_residual(a, cov, q, C, c, lo, hi, red.w, red.nu, fixed)
+        if residuals
+        else np.full(B, np.nan)
+    )
     return ActiveSetSolution(
         weights=red.w,
         fixed=fixed,

@@ -64,6 +64,7 @@ def _function_class() -> type:
             sol = solve_active_set(
                 kind, scale, cov, q, C, c, lo, hi, mu=mu,
                 max_iter=opts.get("max_iter"), method=opts.get("method", "active-set"),
+                residuals=False,
             )  # fmt: skip
             opts["solution"] = sol
             ctx.kind = kind
