@@ -418,7 +418,9 @@ class MarkowitzForecaster(BaseAllocator):
             cov = self._covariances(parts, self.module_, torch, str(dev))
         return mu_hat, cov, float(self.risk_aversion_)
 
-    def problems(self, prices: pd.DataFrame, dates: Any = None) -> dict[str, Any]:
+    def problems(
+        self, prices: pd.DataFrame, dates: Any = None, probe: Any = None
+    ) -> dict[str, Any]:
         """Return the layer's inputs and outputs on each date (forecasts, Σ, γ, weights).
 
         Parameters
@@ -428,6 +430,8 @@ class MarkowitzForecaster(BaseAllocator):
         dates : sequence of dates, optional
             Price dates whose next-day weights are wanted (default: every date with enough
             history). Each uses only prices up to that date.
+        probe : array_like, shape (k, n), optional
+            A vector per date; adds ``gradient`` (k, n), the layer's ``∂(probeᵀw)/∂μ̂``.
 
         Returns
         -------
@@ -435,6 +439,8 @@ class MarkowitzForecaster(BaseAllocator):
             ``dates`` (k,), ``forecasts`` (k, n), ``covariances`` (k, n, n),
             ``risk_aversion`` (float) and ``weights`` (k, n), NumPy float64.
         """
+        import torch
+
         from ..layers import markowitz
 
         self._check_fitted()
@@ -448,14 +454,20 @@ class MarkowitzForecaster(BaseAllocator):
         if ends.size and ends.min() < self._lookback - 1:
             raise InputError(f"a date has fewer than {self.predict_rows} prices before it")
         mu_hat, cov, gamma = self._problems(returns, ends)
+        mu_hat = mu_hat.clone().requires_grad_(probe is not None)
         w = markowitz(mu_hat, cov, risk_aversion=gamma)
-        return {
+        out = {
             "dates": prices.index[ends + 1],
-            "forecasts": mu_hat.cpu().numpy(),
+            "forecasts": mu_hat.detach().cpu().numpy(),
             "covariances": cov.cpu().numpy(),
             "risk_aversion": gamma,
             "weights": w.detach().cpu().numpy(),
         }
+        if probe is not None:
+            g = torch.as_tensor(np.asarray(probe, dtype=np.float64), device=w.device)
+            (w * g).sum().backward()
+            out["gradient"] = mu_hat.grad.cpu().numpy()
+        return out
 
     def _weights_from_returns(self, returns: np.ndarray) -> np.ndarray:
         from ..layers import markowitz
