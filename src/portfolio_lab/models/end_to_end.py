@@ -77,12 +77,12 @@ def covariance_parts(returns: np.ndarray, ends: np.ndarray, cov_window: int) -> 
     prior = np.empty(k)
     delta = np.empty(k)
     for i, t in enumerate(ends):
-        res = ledoit_wolf(returns[t - cov_window + 1 : t + 1])
-        d = float(res.shrinkage)
-        p = float(np.asarray(res.prior)[0, 0])
+        win = returns[t - cov_window + 1 : t + 1]
+        res = ledoit_wolf(win)
+        centred = win - win.mean(axis=0)
+        sample[i] = centred.T @ centred / len(win)  # the ML estimate S that Ledoit-Wolf shrinks
         cov[i] = np.asarray(res.covariance)
-        sample[i] = (cov[i] - d * p * np.eye(n)) / (1.0 - d) if d < 1.0 else cov[i]
-        prior[i], delta[i] = p, d
+        prior[i], delta[i] = float(np.asarray(res.prior)[0, 0]), float(res.shrinkage)
     return {"sample": sample, "prior_scale": prior, "shrinkage": delta, "covariance": cov}
 
 
