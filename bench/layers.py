@@ -8,7 +8,9 @@ weights, and the gradients with respect to μ and Σ are compared member by memb
 - ours: :func:`portfolio_lab.layers.markowitz` (exact active-set forward, free-set KKT
   backward), the whole batch, median of ``--repeats``;
 - cvxpylayers (diffcp + SCS, Σ passed as its Cholesky factor, the gradient reaching Σ
-  through ``torch.linalg.cholesky``): at its default tolerance and at ``eps = 1e-10``;
+  through ``torch.linalg.cholesky``): at its default tolerance and at ``eps = 1e-12``
+  (``--peers cvxpylayers-clarabel`` adds diffcp's Clarabel at its default tolerances,
+  which are looser: 5e-4 in the weights at n = 20);
 - qpth (batched interior point, installed with ``pip install --no-deps qpth`` because its
   requirements would replace numpy): ``eps = 1e-12``.
 
@@ -96,6 +98,12 @@ def worker(method: str, n: int, batch: int, keep: int, repeats: int, threads: in
                 fwd.append(tf)
             sol = layers.solve(mu0, cov0, risk_aversion=GAMMA)
             red = sol.kkt_residual
+            # distance of each member from a tie: smallest free weight, smallest |ζ| at a bound
+            zs = sol.bound_multipliers.abs().where(sol.fixed != 0, torch.tensor(float("inf")))
+            ws = sol.weights.where(sol.fixed == 0, torch.tensor(float("inf")))
+            scale_z = sol.bound_multipliers.abs().amax(dim=1).clamp_min(1e-300)
+            margin = torch.minimum(ws.amin(dim=1), zs.amin(dim=1) / scale_z)
+            out["_margin"] = margin[:keep].cpu().numpy()
             from portfolio_lab.layers._active_set import solve_active_set
             from portfolio_lab.layers._function import standard_form
 
@@ -139,7 +147,11 @@ def worker(method: str, n: int, batch: int, keep: int, repeats: int, threads: in
                 t_build = time.perf_counter()
                 layer = CvxpyLayer(prob, parameters=[mp_, lp], variables=[wv])
                 out["build_seconds"] = time.perf_counter() - t_build
-                args = {} if method == "cvxpylayers" else {"eps": 1e-10, "max_iters": 100000}
+                args = {
+                    "cvxpylayers": {},
+                    "cvxpylayers-tight": {"eps": 1e-12, "max_iters": 200000},
+                    "cvxpylayers-clarabel": {"solve_method": "Clarabel"},
+                }[method]
                 t0 = time.perf_counter()
                 (w,) = layer(m, torch.linalg.cholesky(c), solver_args=args)
                 t1 = time.perf_counter()
@@ -192,7 +204,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--peers", nargs="*", default=["cvxpylayers", "cvxpylayers-tight", "qpth"])
+    ap.add_argument("--peers", nargs="*",
+                    default=["cvxpylayers", "cvxpylayers-tight", "qpth"])  # fmt: skip
     ap.add_argument("--machine", default=None)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
@@ -224,6 +237,15 @@ def main() -> None:
             res["weights_max_abs_diff"] = float(np.abs(res["_w"] - ours["_w"][:k]).max())
             res["grad_mu_max_rel_diff"] = float(np.abs(res["_gmu"] - gm).max() / np.abs(gm).max())
             res["grad_cov_max_rel_diff"] = float(np.abs(res["_gcov"] - gc).max() / np.abs(gc).max())
+            per = np.abs(res["_gmu"] - gm).max(axis=1) / np.abs(gm).max(axis=1)
+            res["grad_mu_rel_diff_per_member"] = {
+                "median": float(np.median(per)),
+                "max": float(per.max()),
+                "share_le_1e-6": float((per <= 1e-6).mean()),
+                "share_le_1e-4": float((per <= 1e-4).mean()),
+                "tie_margin_of_worst_member": float(ours["_margin"][int(np.argmax(per))]),
+                "tie_margin_median": float(np.median(ours["_margin"][:k])),
+            }
             res["speedup_ours"] = res["seconds_median"] / ours["seconds_median"]
             case[peer] = {kk: v for kk, v in res.items() if not kk.startswith("_")}
             print(f"  {peer}: {res['seconds_median']:.2f} s (x{res['speedup_ours']:.0f}), "
