@@ -195,6 +195,16 @@ def _diagonal_start(a: Any, cov: Any, q: Any, lo: Any, hi: Any) -> Any:
     import torch
 
     d = a[:, None] * torch.diagonal(cov, dim1=1, dim2=2)
+    if bool((lo == 0).all() and torch.isinf(hi).all()):
+        # long-only: w_i = max(0, (q_i + ν)/d_i); with the assets sorted by q, the k most
+        # attractive are positive and ν solves Σ_{top k} (q_i + ν)/d_i = 1 in closed form
+        qs, order = torch.sort(q, dim=1, descending=True)
+        inv = torch.gather(1.0 / d, 1, order)
+        nu_k = (1.0 - torch.cumsum(qs * inv, dim=1)) / torch.cumsum(inv, dim=1)
+        ok = qs + nu_k > 0
+        k = ok.to(torch.int64).cumprod(dim=1).sum(dim=1).clamp_min(1)  # first k where it holds
+        nu = torch.gather(nu_k, 1, (k - 1)[:, None])
+        return torch.where(q + nu > 0, 0, -1).to(torch.int8)
     lo_, hi_ = lo.expand_as(q), hi.expand_as(q)
 
     def total(nu: Any) -> Any:
