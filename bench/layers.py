@@ -12,7 +12,8 @@ weights, and the gradients with respect to μ and Σ are compared member by memb
   (``--peers cvxpylayers-clarabel`` adds diffcp's Clarabel at its default tolerances,
   which are looser: 5e-4 in the weights at n = 20);
 - qpth (batched interior point, installed with ``pip install --no-deps qpth`` because its
-  requirements would replace numpy): ``eps = 1e-12``.
+  requirements would replace numpy; recorded as an error when it is not installed):
+  ``eps = 1e-12``.
 
 Peers are timed on the first ``peer_batch`` members (all of them where affordable) and
 their time per problem is scaled to the batch (marked ``scaled_from``); their gradients
@@ -156,7 +157,7 @@ def worker(method: str, n: int, batch: int, keep: int, repeats: int, threads: in
                 (w,) = layer(m, torch.linalg.cholesky(c), solver_args=args)
                 t1 = time.perf_counter()
                 out["solver_args"] = args or "default"
-            else:
+            elif method == "qpth":
                 from qpth.qp import QPFunction
 
                 G = -torch.eye(n, dtype=torch.float64).expand(keep, n, n)
@@ -166,6 +167,8 @@ def worker(method: str, n: int, batch: int, keep: int, repeats: int, threads: in
                 t0 = time.perf_counter()
                 w = QPFunction(verbose=-1, eps=1e-12, maxIter=60)(GAMMA * c, -m, G, h, A, b)
                 t1 = time.perf_counter()
+            else:
+                raise ValueError(f"unknown peer {method!r}")
             (probe * w).sum().backward()
             t2 = time.perf_counter()
             gm, gc = m.grad, c.grad
@@ -219,13 +222,24 @@ def fd_error(grad_mu: np.ndarray, ref: dict) -> float:
     )
 
 
+def _safe_worker(*args) -> None:
+    """Run :func:`worker`; a failure (e.g. qpth not installed) comes back as an error record."""
+    queue = args[-1]
+    try:
+        worker(*args)
+    except Exception as err:  # noqa: BLE001 - reported in the JSON, never silently dropped
+        queue.put({"error": repr(err)})
+
+
 def spawn(*args) -> dict:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=worker, args=(*args, q))
+    p = ctx.Process(target=_safe_worker, args=(*args, q))
     p.start()
     res = q.get()
     p.join()
+    if "error" in res:
+        raise RuntimeError(res["error"])
     return res
 
 
