@@ -13,6 +13,7 @@ from ._base import BaseAllocator
 from ._training import derive_seed, resolve_device
 from .denoise import DENOISERS, Denoiser, wavelet_denoise_windows
 from .eiie import EIIE, eiie_reward, geometric_starts, price_tensor
+from .end_to_end import MarkowitzForecaster
 from .features import ewma_volatility, features_of_windows, return_windows, window_features
 from .losses import (
     log_return_loss,
@@ -29,6 +30,7 @@ from .sb3 import SB3Allocator
 __all__ = [
     "BaseAllocator",
     "LSTMSharpe",
+    "MarkowitzForecaster",
     "EIIE",
     "eiie_reward",
     "price_tensor",
