@@ -7,13 +7,17 @@ STAMP := $(VENV)/.installed
 RUN ?= default
 PARAMS ?= notebooks/params/$(RUN).yaml
 PYTEST_WORKERS ?= 2
+# chapters run at once by `make run` / `make book` (auto: the cores, at most the chapters);
+# unchanged notebooks are not executed again (FORCE=1 reruns every one)
+JOBS ?= auto
+FORCE ?=
 
 .PHONY: help install browser run book test lint infra unit notebooks nbval golden bench format clean
 
 help:
 	@echo "make book    - install, run every notebook with papermill ($(PARAMS)), build book/_build/html"
 	@echo "make test    - install, lint, infra checks, unit + property tests, notebook tests (tiny params), book build + browser test, nbval"
-	@echo "make run     - run the notebooks only (RUN=default|ci or PARAMS=file)"
+	@echo "make run     - run the notebooks only (RUN=default|ci or PARAMS=file; JOBS=N, FORCE=1)"
 	@echo "make bench   - run the benchmarks under bench/ (writes results/benchmarks/*.json)"
 	@echo "make golden  - regenerate the nbval reference notebooks in tests/notebooks/golden/"
 
@@ -27,7 +31,7 @@ $(STAMP): pyproject.toml scripts/install.sh
 install: $(STAMP)
 
 run: install
-	$(BIN)/portfolio-lab run --params $(PARAMS)
+	$(BIN)/portfolio-lab run --params $(PARAMS) --jobs $(JOBS) $(if $(FORCE),--force,)
 
 book: run
 	$(BIN)/portfolio-lab book --run $(RUN)
