@@ -210,7 +210,9 @@ class Ledger:
         Every chapter's ``seconds`` (its notebook and review, this run's time or, when
         unchanged, their last execution's) is read through :meth:`json`, so
         ``report_review`` rereads it; the returned table adds the status and this run's
-        seconds for the reader.
+        seconds for the reader. The report itself and chapters not run are left out (the
+        runner writes the file after every notebook, so the report, which runs last, finds
+        every chapter of its run).
 
         Returns
         -------
@@ -219,6 +221,8 @@ class Ledger:
             ``status``, ``notebooks``.
         """
         table = chapter_timings(self.path(root, file))
+        # the summary runs last: its own row (and any chapter not run) has nothing to show
+        table = table[(table["status"] != "not run") & (table.index != "report")]
         for topic in table.index:
             self.json(
                 section,
