@@ -11,11 +11,12 @@ programming notebook, then its review, in one worker; the executive summary and 
 last, alone), with the BLAS/OpenMP thread variables of the kernels set to
 ``cores // jobs``. A notebook whose inputs are unchanged since its last successful run in the
 same run folder is not executed again: its *input hash* (notebook source, the parameters it
-receives, the package's source including the bundled data, and the artifacts it reads, that
-is the files its chapter's notebooks wrote, plus ``results/benchmarks/`` when it mentions
-them) is recorded beside its artifacts (``<run>/<topic>/.runner-<name>.json``, with the
-files it wrote). ``force=True`` reruns everything. Each run writes ``<run>/timings.json``:
-per notebook its status (``executed``, ``unchanged``, ``failed``, ``not run``) and seconds.
+receives, the package's source including the bundled data, and the data it reads: the files
+its chapter's notebooks wrote, plus ``results/benchmarks/`` and the yfinance cache when its
+source mentions them) is recorded beside its artifacts
+(``<run>/<topic>/.runner-<name>.json``, with the files it wrote). ``force=True`` reruns
+everything. Each run writes ``<run>/timings.json``: per notebook its status (``executed``,
+``unchanged``, ``failed``, ``not run``) and seconds, and per chapter the seconds it costs.
 
 Parameter file layout::
 
@@ -372,6 +373,15 @@ class _Ledger:
         self.rows: dict[str, dict[str, Any]] = {}
         self.all_specs = every  # every notebook of the repository (the report reads them)
         self.timings: Any = None  # writes timings.json (set by run_notebooks)
+        self._yahoo: str | None = None
+
+    def yahoo_cache(self) -> str:
+        """Digest of the yfinance cache (``data.default_cache_dir()/yahoo``), once per run."""
+        if self._yahoo is None:
+            from .data._yahoo import default_cache_dir
+
+            self._yahoo = _tree_digest(default_cache_dir() / "yahoo")
+        return self._yahoo
 
     def record_path(self, spec: NotebookSpec) -> Path:
         return self.run_dir / spec.topic / _RECORD.format(name=spec.name)
@@ -404,8 +414,11 @@ class _Ledger:
     def data_digest(self, spec: NotebookSpec) -> str:
         """Digest of the artifacts ``spec`` reads (see the module notes)."""
         parts = []
-        if b"benchmarks" in spec.path.read_bytes():
+        source = spec.path.read_bytes()
+        if b"benchmarks" in source:
             parts.append(f"benchmarks={self.benchmarks}")
+        if b"yahoo" in source or b"universe" in source:  # the yfinance cache, when used
+            parts.append(f"yahoo={self.yahoo_cache()}")
         chapters = [s for s in self.all_specs if s.track == "programming"]
         if spec.track == "review" and spec.topic != REPORT:
             parts.append(self._written_by(spec.topic, [spec.topic]))
@@ -619,6 +632,8 @@ def run_notebooks(
                 cwd=str(root),
                 progress_bar=False,
                 log_output=False,
+                # the kernel's own start-up warnings would break the progress lines
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
         except pm.PapermillExecutionError as exc:
             secs = time.perf_counter() - t0
