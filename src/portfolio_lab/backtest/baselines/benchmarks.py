@@ -29,9 +29,11 @@ __all__ = [
 #: the one the cost model of :func:`hessian_method` expects to be faster (``"auto"``).
 HESSIANS = ("auto", "dense", "sample")
 # seconds per unit of work, measured on the project's 2-core EPYC with one BLAS thread
-# (issue 20): the dense product costs E·T·n(n+1)/2 multiply-adds in one GEMM; a sample's
-# product costs m·n² in a small GEMM plus m·n for gathering and scaling its rows
-_DENSE_PER_FLOP = 1.2e-10
+# (issue 20): the dense product costs E·T·n(n+1)/2 multiply-adds in one GEMM (1.2e-10 s
+# each alone; 2e-10 in place, with the scatter into full matrices and the packed rows'
+# upkeep: at 1.2e-10 B^K on TSE's first 700 days took 7.4 CPU-s against 6.5 per sample);
+# a sample's product costs m·n² in a small GEMM plus m·n for gathering and scaling its rows
+_DENSE_PER_FLOP = 2.0e-10
 _SAMPLE_PER_FLOP = 2.9e-11
 _SAMPLE_PER_ROW_ENTRY = 4.8e-9
 
