@@ -7,14 +7,19 @@ STAMP := $(VENV)/.installed
 RUN ?= default
 PARAMS ?= notebooks/params/$(RUN).yaml
 PYTEST_WORKERS ?= 2
+# chapters run at once by `make run` / `make book` (auto: the cores, at most the chapters);
+# unchanged notebooks are not executed again (FORCE=1 reruns every one)
+JOBS ?= auto
+FORCE ?=
 
-.PHONY: help install browser run book test lint infra unit notebooks nbval golden bench format clean
+.PHONY: help install browser run book test lint infra unit notebooks nbval golden bench format clean gpu-check-dry
 
 help:
 	@echo "make book    - install, run every notebook with papermill ($(PARAMS)), build book/_build/html"
 	@echo "make test    - install, lint, infra checks, unit + property tests, notebook tests (tiny params), book build + browser test, nbval"
-	@echo "make run     - run the notebooks only (RUN=default|ci or PARAMS=file)"
+	@echo "make run     - run the notebooks only (RUN=default|ci or PARAMS=file; JOBS=N, FORCE=1)"
 	@echo "make bench   - run the benchmarks under bench/ (writes results/benchmarks/*.json)"
+	@echo "make gpu-check-dry - scripts/gpu_check.sh --dry-run (tiny sizes, CPU; part of make test)"
 	@echo "make golden  - regenerate the nbval reference notebooks in tests/notebooks/golden/"
 
 # scripts/install.sh is the one install path (the Docker image runs it too): it pins torch to
@@ -27,7 +32,7 @@ $(STAMP): pyproject.toml scripts/install.sh
 install: $(STAMP)
 
 run: install
-	$(BIN)/portfolio-lab run --params $(PARAMS)
+	$(BIN)/portfolio-lab run --params $(PARAMS) --jobs $(JOBS) $(if $(FORCE),--force,)
 
 book: run
 	$(BIN)/portfolio-lab book --run $(RUN)
@@ -65,7 +70,13 @@ infra: install
 	$(BIN)/portfolio-lab sweep --grid infrastructure/k8s/grids/lstm-sweep.yaml --out results/_sweep_check
 	$(BIN)/kubernetes-validate --strict --quiet infrastructure/k8s/*.yaml infrastructure/k8s/lstm-sweep/*.yaml results/_sweep_check/*.yaml
 
-test: lint infra unit notebooks nbval
+# scripts/gpu_check.sh (the prepared GPU check) at tiny sizes on the CPU, so it cannot rot:
+# every step must pass; outputs under results/_gpu_check_dry (never results/benchmarks)
+gpu-check-dry: install
+	rm -rf results/_gpu_check_dry
+	scripts/gpu_check.sh --dry-run --python $(BIN)/python --out results/_gpu_check_dry
+
+test: lint infra unit notebooks nbval gpu-check-dry
 
 golden: install
 	$(BIN)/python -m tests.notebooks.make_golden

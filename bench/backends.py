@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--machine", default=None, help="tag of the JSON name (default: detected)")
     args = parser.parse_args(argv)
     sizes, repeats = ([20, 100], 3) if args.quick else (args.sizes, args.repeats)
 
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     with limit_threads(args.threads or None):
         info["threads"] = torch.get_num_threads()
         rows = run(sizes, repeats, args.targets, progress=not args.no_progress)
-    tag = machine_name()
+    tag = args.machine or machine_name()
     doc = {
         "benchmark": "backends",
         "machine": f"{tag}: {info['cpu_model']}, {info['cores']} cores, GPU {info['gpu'] or 'none'}",  # noqa: E501

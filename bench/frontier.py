@@ -21,7 +21,14 @@ in one run. A
 PyPortfolioOpt CLA run longer than ``--cla-cap`` seconds is stopped and recorded as a
 lower bound (``timed_out_after``).
 
-Usage: ``python bench/frontier.py [--quick] [--sizes 20 100] [--cap 8] [--only-cla]``.
+Case ``cla_long_only_dense`` (issue 20): the same on :func:`portfolio_lab.timing.dense_problem`
+(Σ and μ estimated from 3n days of a 10-factor model: nearly every asset enters, about n
+corners), with the 100 targets running from the GMV return as Clarabel reports it to the
+largest return; also timed as the user's call ``efficient_frontier(..., long_only=True)``,
+against PyPortfolioOpt's CLA (n <= 500) and cvxpy + OSQP on the same 100 targets.
+
+Usage: ``python bench/frontier.py [--quick] [--sizes 20 100] [--cap 8] [--only-cla]
+[--no-peers] [--machine NAME]``.
 Writes ``results/benchmarks/frontier_<machine>.json`` and ``.png``; ``--only-cla`` reruns
 the critical-line case alone and replaces its rows in the existing JSON.
 """
@@ -51,6 +58,7 @@ from portfolio_lab.backend import get_backend, gpu_available, to_numpy  # noqa: 
 from portfolio_lab.solvers import critical_line, efficient_frontier, min_variance  # noqa: E402
 from portfolio_lab.solvers.qp import qp_frontier, qp_max_sharpe, return_range  # noqa: E402
 from portfolio_lab.timing import (  # noqa: E402
+    dense_problem,
     device_sync,
     machine_name,
     machine_record,
@@ -60,6 +68,9 @@ from portfolio_lab.timing import (  # noqa: E402
 K_POINTS = 100
 CASES = ("gmv", "frontier_eq", "frontier_long_only", "max_sharpe_long_only")
 CLA_CASE = "cla_long_only"
+#: issue 20: the same measurement on timing.dense_problem (Σ, μ estimated from 3n days of a
+#: 10-factor model, daily scale): nearly every asset enters, about n corners
+CLA_DENSE_CASE = "cla_long_only_dense"
 RF = 0.0
 
 
@@ -430,6 +441,131 @@ def cla_goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+# ----------------------------------------------------------------------------- dense case
+def dense_case_problem(n: int) -> dict[str, Any]:
+    """``timing.dense_problem(n, seed=n)`` with 100 targets from the GMV return (as Clarabel
+    reports it, at tight tolerances) to the largest return, as a user would pass them."""
+    mu, cov = dense_problem(n, seed=n)
+    lo, hi = np.zeros(n), np.full(n, np.inf)
+    r0 = float(reference_qp(mu, cov, None, lo, hi) @ mu)
+    _, r_max = return_range(mu, lo, hi)
+    return {
+        "mu": mu,
+        "cov": cov,
+        "source": f"timing.dense_problem(n={n}, seed={n}): 10 factors, 3n days, sample moments",
+        "t_lo": np.linspace(r0, r_max, K_POINTS),
+    }
+
+
+def ef_ours(p):
+    """The user's call: ``efficient_frontier(..., long_only=True)`` on the 100 targets."""
+    res = efficient_frontier(p["mu"], p["cov"], p["t_lo"], long_only=True)
+    return to_numpy(res.weights), 0
+
+
+def run_cla_dense_case(sizes, cla_cap: float, cap: float, progress: bool) -> list[dict[str, Any]]:
+    """Critical line on the dense case against PyPortfolioOpt's CLA and cvxpy + OSQP."""
+    rows = []
+    for n in tqdm(sizes, disable=not progress, desc="critical line (dense)"):
+        p = dense_case_problem(n)
+        p["acc"] = accuracy_indices(n)
+        lo = np.zeros(n)
+        ref = np.array([reference_qp(p["mu"], p["cov"], t, lo, None) for t in p["t_lo"][p["acc"]]])
+        obj_ref = np.einsum("ki,ij,kj->k", ref, p["cov"], ref)
+        methods = {
+            "portfolio-lab-cla[numpy]": cla_ours("numpy"),
+            "portfolio-lab-efficient_frontier[numpy]": ef_ours,
+            "portfolio-lab-cla[torch-cpu]": cla_ours("torch-cpu"),
+        }
+        reps = 7 if n <= 500 else 3
+        for name, run in methods.items():
+            times, (w, k) = time_calls(lambda run=run, p=p: run(p), repeats=reps, warmup=1)
+            row = _accuracy_row(n, name, p, w, ref, obj_ref, times, corners=k)
+            row["case"] = CLA_DENSE_CASE
+            if name == "portfolio-lab-cla[numpy]":
+                row["max_rel_corner_kkt"] = corner_kkt(p["mu"], p["cov"])
+            rows.append(row)
+        # cvxpy + OSQP on the same 100 targets (fewer points and scaled when over the cap)
+        res = time_method(cvxpy_run("OSQP"), p, "frontier_long_only", cap, 1)
+        row = {"n": n, "case": CLA_DENSE_CASE, "method": "cvxpy-osqp", "source": p["source"]}
+        if "error" in res:
+            row["error"] = res["error"]
+        else:
+            w, idx = res.pop("weights"), res.pop("idx")
+            pos = {int(j): i for i, j in enumerate(idx)}
+            sel = [k for k, j in enumerate(p["acc"]) if int(j) in pos]
+            got = w[[pos[int(p["acc"][k])] for k in sel]]
+            row.update(res)
+            if np.isfinite(got).all() and sel:
+                row["max_abs_weight_error"] = float(np.max(np.abs(got - ref[sel])))
+                obj = np.einsum("ki,ij,kj->k", got, p["cov"], got)
+                row["max_rel_objective_error"] = float(
+                    np.max(np.abs(obj - obj_ref[sel]) / obj_ref[sel])
+                )
+            row["accuracy_points"] = len(sel)
+        rows.append(row)
+        if n <= 500:
+            res = pypfopt_cla(p, cla_cap)
+            if "timed_out_after" in res:
+                rows.append({"n": n, "case": CLA_DENSE_CASE, "method": "pypfopt-cla", **res})
+            else:
+                row = _accuracy_row(
+                    n,
+                    "pypfopt-cla",
+                    p,
+                    res["weights"],
+                    ref,
+                    obj_ref,
+                    res["times"],
+                    corners=res["corners"],
+                )
+                row["case"] = CLA_DENSE_CASE
+                rows.append(row)
+    return rows
+
+
+def cla_dense_goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 20's goals on the dense case, each with the measured value and whether met."""
+    by = {(r["n"], r["method"]): r for r in rows if r.get("case") == CLA_DENSE_CASE}
+    out = []
+    for n, limit in ((500, 0.1), (2000, 3.0)):
+        for m in ("portfolio-lab-cla[numpy]", "portfolio-lab-efficient_frontier[numpy]"):
+            r = by.get((n, m))
+            if r:
+                out.append(
+                    {
+                        "goal": f"dense: all corners + 100 points at n = {n} in <= {limit} s",
+                        "method": m,
+                        "measured_seconds": r["seconds"],
+                        "met": r["seconds"] <= limit,
+                    }
+                )
+    for n, peer, need in ((500, "cvxpy-osqp", 200), (100, "pypfopt-cla", 100)):
+        ours, other = by.get((n, "portfolio-lab-cla[numpy]")), by.get((n, peer))
+        if ours and other and ("seconds" in other or "timed_out_after" in other):
+            bound = "seconds" not in other
+            sp = (other["timed_out_after"] if bound else other["seconds"]) / ours["seconds"]
+            out.append(
+                {
+                    "goal": f"dense: >= {need}x faster than {peer} at n = {n}",
+                    "measured_speedup": sp,
+                    "speedup_is_lower_bound": bound,
+                    "peer_extrapolated_from_points": other.get("extrapolated_from_points"),
+                    "met": sp >= need,
+                }
+            )
+    kkt = [r["max_rel_corner_kkt"] for r in by.values() if "max_rel_corner_kkt" in r]
+    if kkt:
+        out.append(
+            {
+                "goal": "dense: KKT <= 1e-10 at every corner",
+                "max": max(kkt),
+                "met": max(kkt) <= 1e-10,
+            }
+        )
+    return out
+
+
 # ----------------------------------------------------------------------------- harness
 def accuracy_indices(n: int) -> np.ndarray:
     m = 2 if n >= 2000 else 5
@@ -507,6 +643,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--only-cla", action="store_true", help="rerun the critical-line case and merge it"
     )
     ap.add_argument("--cla-cap", type=float, default=None, help="seconds for PyPortfolioOpt CLA")
+    ap.add_argument(
+        "--no-peers",
+        action="store_true",
+        help="portfolio-lab's backends only (GPU sizes): no peers, no Clarabel references "
+        "(accuracy against portfolio-lab[numpy]), no critical-line cases",
+    )
+    ap.add_argument("--machine", default=None, help="tag of the JSON name (default: detected)")
+    ap.add_argument(
+        "--backends",
+        nargs="+",
+        default=None,
+        choices=["numpy", "torch-cpu", "cupy", "torch-cuda"],
+        help="portfolio-lab backends to time (default: numpy, torch-cpu and the GPU ones "
+        "visible); unavailable GPU backends are dropped",
+    )
     args = ap.parse_args(argv)
     if args.replot:
         saved = read_json(Path(args.replot))
@@ -521,28 +672,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     except ImportError:  # pragma: no cover
         pass
     cla_cap = args.cla_cap if args.cla_cap is not None else (10.0 if args.quick else 120.0)
-    name = machine_name()
+    machine = args.machine or machine_name()
     folder = Path(args.out)
     suffix = "_quick" if args.quick else ""
     if args.only_cla:
-        return merge_cla(folder / f"frontier_{name}{suffix}.json", sizes, cla_cap, args)
+        return merge_cla(folder / f"frontier_{machine}{suffix}.json", sizes, cla_cap, args)
     backends = ["numpy", "torch-cpu"]
     if gpu_available("cupy"):
         backends.append("cupy")
     if gpu_available("torch"):
         backends.append("torch-cuda")
+    if args.backends:
+        backends = [b for b in args.backends if b in backends]
     info = machine_record()
     info["threads"] = 1
     info["gflops_matmul_float64"] = matmul_gflops(1500)
-    info["gpu_note"] = (
-        "no GPU visible: cupy / torch-cuda not run" if len(backends) == 2 else "GPU runs included"
-    )
+    gpu_runs = any(b in ("cupy", "torch-cuda") for b in backends)
+    info["gpu_note"] = "GPU runs included" if gpu_runs else "no GPU backend run"
+    info["backends"] = backends
     peers = {
         "pypfopt": pypfopt_run,
         "skfolio": skfolio_run,
         "cvxpy-clarabel": cvxpy_run("CLARABEL"),
         "cvxpy-osqp": cvxpy_run("OSQP"),
     }
+    if args.no_peers:
+        peers = {}
     rows = []
     jobs = [(n, c) for n in sizes for c in CASES]
     bar = tqdm(total=len(jobs), disable=args.no_progress, desc="frontier bench")
@@ -551,7 +706,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         p["acc"] = accuracy_indices(n)
         refs: dict[str, np.ndarray] = {}
         for case in CASES:
-            if case == "gmv":
+            if args.no_peers:  # accuracy against our NumPy path (GPU sizes: no Clarabel)
+                idx = p["acc"] if case.startswith("frontier") else np.array([0])
+                refs[case] = ours("numpy")[0](p, case, idx)
+            elif case == "gmv":
                 refs[case] = reference_qp(p["mu"], p["cov"], None, None, None)[None, :]
             elif case == "max_sharpe_long_only":
                 refs[case] = reference_max_sharpe(p["mu"], p["cov"], RF)[None, :]
@@ -596,12 +754,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 rows.append(row)
             bar.update(1)
     bar.close()
-    rows += run_cla_case(sizes, cla_cap, not args.no_progress)
+    if not args.no_peers:
+        rows += run_cla_case(sizes, cla_cap, not args.no_progress)
+        rows += run_cla_dense_case(sizes, cla_cap, cap, not args.no_progress)
     summary = speedups(rows)
     out = {
         "machine": info,
         "k_points": K_POINTS,
-        "cases": [*CASES, CLA_CASE],
+        "cases": [*CASES, CLA_CASE, CLA_DENSE_CASE],
         "sizes": sizes,
         "peer_cap_seconds": cap,
         "notes": (
@@ -615,25 +775,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "results": rows,
         "speedups": summary,
         "cla_goals": cla_goals(rows),
+        "cla_dense_goals": cla_dense_goals(rows),
         "cla_peer_cap_seconds": cla_cap,
     }
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / f"frontier_{name}{suffix}.json", _clean(out))
-    plot(rows, folder / f"frontier_{name}{suffix}.png", info)
+    write_json(folder / f"frontier_{machine}{suffix}.json", _clean(out))
+    plot(rows, folder / f"frontier_{machine}{suffix}.png", info)
     return out
 
 
 def merge_cla(path: Path, sizes, cla_cap: float, args) -> dict[str, Any]:
-    """Rerun the critical-line case alone and replace its rows in an existing JSON."""
+    """Rerun the critical-line cases (sparse and dense) and replace their rows in the JSON."""
     saved = read_json(path) if path.exists() else {"results": [], "machine": machine_record()}
+    cap = args.cap if args.cap is not None else 8.0
     new = run_cla_case(sizes, cla_cap, not args.no_progress)
-    saved["results"] = [r for r in saved["results"] if r.get("case") != CLA_CASE] + new
+    new += run_cla_dense_case(sizes, cla_cap, cap, not args.no_progress)
+    cases = (CLA_CASE, CLA_DENSE_CASE)
+    saved["results"] = [r for r in saved["results"] if r.get("case") not in cases] + new
     saved["cla_goals"] = cla_goals(saved["results"])
+    saved["cla_dense_goals"] = cla_dense_goals(saved["results"])
     saved["cla_peer_cap_seconds"] = cla_cap
     info = machine_record()
     info["threads"] = 1
     saved["cla_machine"] = info
-    saved["cases"] = [*CASES, CLA_CASE]
+    saved["cases"] = [*CASES, CLA_CASE, CLA_DENSE_CASE]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, _clean(saved))
     plot(saved["results"], path.with_suffix(".png"), saved["machine"])
@@ -681,7 +846,7 @@ def plot(rows: list[dict[str, Any]], path: Path, info: dict[str, Any]) -> None:
 
     from portfolio_lab._io import atomic_path
 
-    cases = [c for c in (*CASES, CLA_CASE) if any(r.get("case") == c for r in rows)]
+    cases = [c for c in (*CASES, CLA_CASE, CLA_DENSE_CASE) if any(r.get("case") == c for r in rows)]
     fig, axes = plt.subplots(1, len(cases), figsize=(4.2 * len(cases), 3.8), sharey=False)
     axes = np.atleast_1d(axes)
     methods = sorted({r["method"] for r in rows if "seconds" in r})
@@ -729,5 +894,5 @@ if __name__ == "__main__":
     for s in res.get("speedups", []):
         if s["case"] == "frontier_long_only":
             print(s)
-    for g in res.get("cla_goals", []):
+    for g in res.get("cla_goals", []) + res.get("cla_dense_goals", []):
         print(g)

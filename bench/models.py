@@ -87,21 +87,31 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--machine", default=machine_name())
+    # issue 20 (scripts/gpu_check.sh): a smoke mode for its --dry-run, and an output folder
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: one CPU thread count, 10 EIIE steps"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
     args = parser.parse_args()
+    cpu_threads = (1,) if args.quick else (1, 2)
 
     import torch
 
-    runs = [time_device("cpu", t, args.epochs, args.repeats) for t in (1, 2)]
+    runs = [time_device("cpu", t, args.epochs, args.repeats) for t in cpu_threads]
     gpu = torch.cuda.is_available()
     if gpu:
         runs.append(time_device("cuda", None, args.epochs, args.repeats))
+    cpu_steps = {"cnn": 300, "rnn": 100, "lstm": 40}
     eiie = [
-        eiie_steps(net, t, "cpu", args.repeats, {"cnn": 300, "rnn": 100, "lstm": 40}[net])
+        eiie_steps(net, t, "cpu", args.repeats, 10 if args.quick else cpu_steps[net])
         for net in ("cnn", "lstm", "rnn")
-        for t in (1, 2)
+        for t in cpu_threads
     ]
     if gpu:
-        eiie += [eiie_steps(net, None, "cuda", args.repeats, 300) for net in ("cnn", "lstm", "rnn")]
+        eiie += [
+            eiie_steps(net, None, "cuda", args.repeats, 10 if args.quick else 300)
+            for net in ("cnn", "lstm", "rnn")
+        ]
     record = {
         "benchmark": "models",
         "machine": args.machine,
@@ -113,7 +123,7 @@ def main() -> None:
         "eiie": eiie,
         "note": "wall-clock medians; a block is one full fit without early stopping",
     }
-    target = ROOT / "results" / "benchmarks" / f"models_{args.machine}.json"
+    target = args.out / f"models_{args.machine}.json"
     write_json(target, record)
     print(f"wrote {target}")
     for e in eiie:

@@ -132,3 +132,68 @@ def test_unknown_format_is_refused_and_shown_finds_the_text(ledger) -> None:
     assert entry["fmt"] == "pct" and ledger.shown("s", "x") == entry["shown"]
     with pytest.raises(InputError):
         ledger.shown("s", "absent")
+
+
+# ------------------------------------------------------------------ issue 20: build time
+def _timings_file(tmp_path, runner_rows):
+    """A timings.json as the runner writes it (built by the runner's own writer)."""
+    from pathlib import Path
+
+    from portfolio_lab.runner import NotebookSpec, _Ledger, _write_timings
+
+    run_dir = tmp_path / "results" / "t"
+    run_dir.mkdir(parents=True)
+    specs = [NotebookSpec(n, Path(f"{n}.ipynb"), tr, tp) for n, tr, tp, *_ in runner_rows]
+    led = _Ledger(run_dir, specs, force=False)
+    for i, (spec, (_, _, _, status, secs, last)) in enumerate(zip(specs, runner_rows, strict=True)):
+        led.row(spec, order=i, status=status, seconds=secs, last_seconds=last)
+    _write_timings(run_dir, "t", led, 2, 10.0, False, True)
+    return run_dir
+
+
+ROWS = [
+    ("01_a", "programming", "01_a", "executed", 3.0, None),
+    ("01_a_review", "review", "01_a", "executed", 1.5, None),
+    ("02_b", "programming", "02_b", "unchanged", 0.0, 40.0),
+    ("02_b_review", "review", "02_b", "unchanged", 0.0, 2.0),
+    ("report", "report", "report", "executed", 1.0, None),
+]
+
+
+def test_timings_tables_read_the_runner_file(tmp_path) -> None:
+    from portfolio_lab.report import chapter_timings, timings_table
+
+    run_dir = _timings_file(tmp_path, ROWS)
+    nb = timings_table(run_dir)
+    assert list(nb.index) == [r[0] for r in ROWS]
+    assert nb.loc["02_b", "status"] == "unchanged" and nb.loc["02_b", "seconds"] == 0.0
+    assert nb.loc["02_b", "build_seconds"] == 40.0 and nb.loc["01_a", "build_seconds"] == 3.0
+    ch = chapter_timings(run_dir / "timings.json")
+    assert list(ch.index) == ["01_a", "02_b", "report"]
+    assert ch.loc["01_a", "seconds"] == pytest.approx(4.5)
+    assert ch.loc["02_b", "seconds"] == pytest.approx(42.0)  # unchanged: the last execution
+    assert ch.loc["02_b", "seconds_this_run"] == 0.0
+    assert ch.loc["02_b", "status"] == "unchanged" and ch.loc["01_a", "notebooks"] == 2
+    assert ch.loc["02_b", "minutes"] == pytest.approx(0.7)
+
+
+def test_ledger_timings_are_reread_equal(tmp_path) -> None:
+    run_dir = _timings_file(tmp_path, ROWS)
+    led = Ledger({"run": str(run_dir)})
+    table = led.timings("Build time")
+    assert list(table.index) == ["01_a", "02_b"]  # the report does not time itself
+    assert len(led.entries) == 2
+    for e in led.entries:
+        assert reread(e, led.roots) == e["value"]
+    assert led.table("Build time").loc["02_b: seconds", "value"] == format_value(42.0)
+
+
+def test_timings_errors_are_typed(tmp_path) -> None:
+    from portfolio_lab.exceptions import DataError
+    from portfolio_lab.report import chapter_timings, timings_table
+
+    with pytest.raises(MissingArtifact, match="portfolio-lab run"):
+        timings_table(tmp_path)
+    (tmp_path / "timings.json").write_text(json.dumps({"run": "x"}))
+    with pytest.raises(DataError, match="notebooks"):
+        chapter_timings(tmp_path)

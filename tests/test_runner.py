@@ -153,3 +153,141 @@ def test_run_book_flag_builds_the_run_book_after_the_run(monkeypatch, tmp_path, 
         ("book", "ci", str(tmp_path)),
     ]
     assert "book built" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ issue 20: speed
+def _statuses(results: Path, run: str = "t") -> dict[str, str]:
+    import json
+
+    data = json.loads((results / run / "timings.json").read_text())
+    return {r["notebook"]: r["status"] for r in data["notebooks"]}
+
+
+def _with_report(tiny_repo: Path) -> None:
+    _notebook(
+        tiny_repo / "notebooks" / "report.ipynb",
+        'run = "x"\nresults_dir = "results"',
+        "from pathlib import Path\nimport os\n"
+        "v = (Path(results_dir) / run / '01_alpha' / 'v.txt').read_text()\n"
+        "out = Path(results_dir) / run / 'report'\nout.mkdir(parents=True, exist_ok=True)\n"
+        "(out / 'shown.txt').write_text(v)\n"
+        "(out / 'threads.txt').write_text(os.environ.get('OMP_NUM_THREADS', 'unset'))",
+    )
+
+
+def test_resolve_jobs() -> None:
+    from portfolio_lab.runner import resolve_jobs
+    from portfolio_lab.timing import cpu_cores
+
+    assert resolve_jobs(1, 12) == 1
+    assert resolve_jobs(8, 3) == 3  # never more workers than independent chapters
+    assert resolve_jobs("auto", 50) == cpu_cores()
+    assert resolve_jobs(None, 1) == 1 and resolve_jobs("3", 5) == 3
+    with pytest.raises(InputError, match="jobs"):
+        resolve_jobs("many", 3)
+    with pytest.raises(InputError, match="jobs"):
+        resolve_jobs(-1, 3)
+
+
+@pytest.mark.notebooks
+def test_unchanged_notebooks_are_skipped_and_one_parameter_reruns_its_chapter(
+    tiny_repo: Path,
+) -> None:
+    _with_report(tiny_repo)
+    params = tiny_repo / "notebooks" / "params" / "t.yaml"
+    results = tiny_repo / "results"
+    kw = {"results_dir": results, "notebooks_dir": tiny_repo / "notebooks", "progress": False}
+    first = run_notebooks(params, **kw)
+    assert len(first.executed) == 4 and first.skipped == ()
+    assert set(_statuses(results).values()) == {"executed"}
+    # nothing changed: nothing runs
+    second = run_notebooks(params, **kw)
+    assert second.executed == () and len(second.skipped) == 4
+    assert set(_statuses(results).values()) == {"unchanged"}
+    # one parameter of one chapter: that chapter and its review rerun, and the report,
+    # which reads every chapter's artifacts; the other chapter does not
+    data = yaml.safe_load(params.read_text())
+    data["notebooks"]["01_alpha"] = {"value": 5}
+    data["notebooks"]["01_alpha_review"]["expect"] = 5
+    params.write_text(yaml.safe_dump(data))
+    third = run_notebooks(params, **kw)
+    assert _statuses(results) == {
+        "01_alpha": "executed",
+        "01_alpha_review": "executed",
+        "02_beta": "unchanged",
+        "report": "executed",
+    }
+    assert (results / "t" / "report" / "shown.txt").read_text() == "5"
+    assert third.skipped == ("02_beta",)
+    # an artifact changed behind the runner's back (a tampered file): its writer runs
+    # again and restores it; its readers then see exactly what they checked before
+    (results / "t" / "01_alpha" / "v.txt").write_text("4")
+    run_notebooks(params, **kw)
+    st = _statuses(results)
+    assert (
+        st["01_alpha"] == "executed" and (results / "t" / "01_alpha" / "v.txt").read_text() == "5"
+    )
+    assert st["01_alpha_review"] == st["report"] == st["02_beta"] == "unchanged"
+    # a review's own parameter changed: it reruns (and the report, which reads the
+    # chapters' verdicts), its programming notebook does not
+    data["notebooks"]["01_alpha_review"]["expect"] = 5.0
+    params.write_text(yaml.safe_dump(data))
+    run_notebooks(params, **kw)
+    st = _statuses(results)
+    assert st["01_alpha_review"] == st["report"] == "executed"
+    assert st["01_alpha"] == st["02_beta"] == "unchanged"
+    # the package's source is part of every hash; force reruns everything
+    run_notebooks(params, force=True, **kw)
+    assert set(_statuses(results).values()) == {"executed"}
+
+
+@pytest.mark.notebooks
+def test_parallel_run_orders_reviews_and_report_limits_threads_and_names_failures(
+    tiny_repo: Path, monkeypatch
+) -> None:
+    import json
+
+    import portfolio_lab.timing as timing
+
+    _with_report(tiny_repo)
+    monkeypatch.setattr(timing, "cpu_cores", lambda: 4)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    params = tiny_repo / "notebooks" / "params" / "t.yaml"
+    results = tiny_repo / "results"
+    kw = {"results_dir": results, "notebooks_dir": tiny_repo / "notebooks", "progress": False}
+    summary = run_notebooks(params, jobs=2, **kw)
+    assert summary.jobs == 2 and len(summary.executed) == 4
+    data = json.loads(summary.timings.read_text())
+    rows = {r["notebook"]: r for r in data["notebooks"]}
+    assert data["jobs"] == 2 and data["threads_per_worker"] == 2
+    # each review after its own notebook, the report after every chapter
+    assert rows["01_alpha_review"]["started"] >= rows["01_alpha"]["finished"]
+    assert rows["report"]["started"] >= max(rows[n]["finished"] for n in rows if n != "report")
+    assert all(r["seconds"] > 0 for r in rows.values())
+    # 4 cores for 2 workers: 2 BLAS/OpenMP threads per kernel, and the variable is restored
+    assert (results / "t" / "report" / "threads.txt").read_text() == "2"
+    assert "OMP_NUM_THREADS" not in __import__("os").environ
+    # a failing chapter in a parallel run still names the notebook and the cell
+    data = yaml.safe_load(params.read_text())
+    data["notebooks"]["02_beta"]["fail"] = True
+    params.write_text(yaml.safe_dump(data))
+    with pytest.raises(NotebookFailed, match=r"02_beta.*cell 4.*boom"):
+        run_notebooks(params, jobs=2, **kw)
+    st = _statuses(results)
+    assert st["02_beta"] == "failed" and st["report"] == "not run"
+
+
+def test_cli_run_passes_jobs_and_force(monkeypatch, tmp_path) -> None:
+    from portfolio_lab import runner
+
+    seen = {}
+
+    def fake_run(params, **kwargs):
+        seen.update(kwargs)
+        return runner.RunSummary("ci", tmp_path / "ci", (), {})
+
+    monkeypatch.setattr(runner, "run_notebooks", fake_run)
+    assert cli.main(["run", "--params", "x.yaml", "--jobs", "3", "--force"]) == 0
+    assert seen["jobs"] == "3" and seen["force"] is True
+    assert cli.main(["run", "--params", "x.yaml"]) == 0
+    assert seen["jobs"] == "auto" and seen["force"] is False

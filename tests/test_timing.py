@@ -123,6 +123,27 @@ def test_random_problem_needs_two_assets():
         timing.random_problem(1)
 
 
+def test_dense_problem_is_spd_reproducible_and_dense():
+    mu, cov = timing.dense_problem(60, seed=3)
+    assert mu.shape == (60,) and cov.shape == (60, 60)
+    np.testing.assert_array_equal(cov, cov.T)
+    assert np.linalg.eigvalsh(cov).min() > 0
+    mu2, cov2 = timing.dense_problem(60, seed=3)
+    np.testing.assert_array_equal(mu, mu2)
+    np.testing.assert_array_equal(cov, cov2)
+    # the point of the case: nearly every asset enters the long-only frontier
+    from portfolio_lab.solvers import critical_line
+
+    entered = critical_line(mu, cov).free_masks.any(axis=0).sum()
+    assert entered >= 0.8 * 60
+
+
+@pytest.mark.parametrize("kw", [{"n_factors": 0}, {"days": 60}])
+def test_dense_problem_refuses_bad_sizes(kw):
+    with pytest.raises(InputError):
+        timing.dense_problem(60, **kw)
+
+
 def test_time_solvers_table_covers_every_cell():
     table = timing.time_solvers([5, 8], ("numpy", ("torch", "cpu")), repeats=1, n_targets=4)
     assert list(table.columns) == timing.TIMING_COLUMNS

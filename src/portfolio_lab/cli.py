@@ -39,6 +39,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--results-dir", default="results", help="root of run folders")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument(
+        "--jobs",
+        "-j",
+        default="auto",
+        metavar="N",
+        help="chapters run at once (default auto: the cores, at most the chapters); each "
+        "review runs after its own notebook, the report last",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="execute every notebook, also those whose inputs are unchanged since their "
+        "last successful run in this run folder",
+    )
+    run.add_argument(
         "--book",
         action="store_true",
         help="then build the book of this run into <results-dir>/<run>/book/_build/html",
@@ -163,11 +177,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 backend=args.backend,
                 results_dir=args.results_dir,
                 progress=not args.no_progress,
+                jobs=args.jobs,
+                force=args.force,
             )
-            total = sum(summary.seconds.values())
             print(
-                f"run {summary.run!r}: {len(summary.executed)} notebooks in {total:.1f} s; "
-                f"artifacts and executed notebooks under {summary.results_dir}"
+                f"run {summary.run!r}: {len(summary.executed)} notebooks executed, "
+                f"{len(summary.skipped)} unchanged, in {summary.wall_seconds:.1f} s wall "
+                f"({summary.jobs} at once); artifacts and executed notebooks under "
+                f"{summary.results_dir}; per-notebook seconds in {summary.timings}"
             )
             if args.book:
                 html = runner.build_run_book(summary.run, results_dir=args.results_dir)

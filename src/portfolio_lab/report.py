@@ -33,7 +33,16 @@ import pandas as pd
 
 from .exceptions import DataError, InputError
 
-__all__ = ["Ledger", "MissingArtifact", "format_value", "readable", "AGGREGATES", "FORMATS"]
+__all__ = [
+    "Ledger",
+    "MissingArtifact",
+    "format_value",
+    "readable",
+    "AGGREGATES",
+    "FORMATS",
+    "timings_table",
+    "chapter_timings",
+]
 
 AGGREGATES = ("mean", "std", "min", "max", "count")
 #: how a shown value is written: ``4g`` (the ledger's exact form), ``3`` (three significant
@@ -260,6 +269,35 @@ class Ledger:
             raise InputError(f"no ledger entry {label!r} in section {section!r}")
         return hits[-1]["shown"]
 
+    def timings(self, section: str, root: str = "run", file: str = "timings.json") -> pd.DataFrame:
+        """Show each chapter's build seconds from the runner's ``timings.json``.
+
+        Every chapter's ``seconds`` (its notebook and review, this run's time or, when
+        unchanged, their last execution's) is read through :meth:`json`, so
+        ``report_review`` rereads it; the returned table adds the status and this run's
+        seconds for the reader. The report itself and chapters not run are left out (the
+        runner writes the file after every notebook, so the report, which runs last, finds
+        every chapter of its run).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``chapter``; columns ``seconds``, ``minutes``, ``seconds_this_run``,
+            ``status``, ``notebooks``.
+        """
+        table = chapter_timings(self.path(root, file))
+        # the summary runs last: its own row (and any chapter not run) has nothing to show
+        table = table[(table["status"] != "not run") & (table.index != "report")]
+        for topic in table.index:
+            self.json(
+                section,
+                f"{topic}: seconds",
+                root,
+                file,
+                ["chapters", {"topic": topic}, "seconds"],
+            )
+        return table
+
     def table(self, section: str) -> pd.DataFrame:
         """Return the entries of ``section`` as the table the report shows."""
         rows = [e for e in self.entries if e["section"] == section]
@@ -279,3 +317,90 @@ class Ledger:
             Path(folder) / "shown.json",
             {"roots": self.roots, "entries": self.entries, "missing": self.missing},
         )
+
+
+def _read_timings(path: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "timings.json"
+    if not path.is_file():
+        raise MissingArtifact(f"{path} does not exist: run the notebooks with portfolio-lab run")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or "notebooks" not in data:
+        raise DataError(f"{path} is not a runner timings file (no 'notebooks' list)")
+    return data
+
+
+def timings_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Per-notebook seconds of a run, from the runner's ``timings.json``.
+
+    Parameters
+    ----------
+    path : path
+        The run folder (``results/<run>``) or its ``timings.json``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per notebook in run order, index ``notebook``; columns ``chapter``,
+        ``track``, ``status`` (``executed``, ``unchanged``, ``failed``, ``not run``),
+        ``seconds`` (this run), ``last_seconds`` (its last execution when unchanged) and
+        ``build_seconds`` (this run's or, when unchanged, the last execution's).
+
+    Raises
+    ------
+    MissingArtifact
+        No timings file.
+    DataError
+        The file is not one the runner wrote.
+    """
+    rows = _read_timings(path)["notebooks"]
+    frame = pd.DataFrame(
+        {
+            "chapter": [r["topic"] for r in rows],
+            "track": [r["track"] for r in rows],
+            "status": [r["status"] for r in rows],
+            "seconds": [float(r.get("seconds") or 0.0) for r in rows],
+            "last_seconds": [
+                float(r["last_seconds"]) if r.get("last_seconds") is not None else math.nan
+                for r in rows
+            ],
+        },
+        index=pd.Index([r["notebook"] for r in rows], name="notebook"),
+    )
+    unchanged = frame["status"] == "unchanged"
+    frame["build_seconds"] = frame["seconds"].where(~unchanged, frame["last_seconds"])
+    return frame
+
+
+def chapter_timings(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Per-chapter build seconds of a run (a chapter's notebook plus its review).
+
+    Parameters
+    ----------
+    path : path
+        The run folder (``results/<run>``) or its ``timings.json``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``chapter`` in run order; columns ``seconds`` (what the chapter costs to
+        build: this run's seconds, or the last execution's for unchanged notebooks),
+        ``minutes``, ``seconds_this_run``, ``status`` (``mixed`` when its notebooks
+        differ) and ``notebooks`` (how many).
+    """
+    data = _read_timings(path)
+    chapters = data.get("chapters")
+    if chapters is None:
+        raise DataError("timings file without a 'chapters' list (written by an older runner)")
+    frame = pd.DataFrame(
+        {
+            "seconds": [float(c["seconds"]) for c in chapters],
+            "seconds_this_run": [float(c["seconds_this_run"]) for c in chapters],
+            "status": [c["status"] for c in chapters],
+            "notebooks": [len(c["notebooks"]) for c in chapters],
+        },
+        index=pd.Index([c["topic"] for c in chapters], name="chapter"),
+    )
+    frame.insert(1, "minutes", frame["seconds"] / 60.0)
+    return frame

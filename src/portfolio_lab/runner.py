@@ -6,6 +6,18 @@ numeric order, writes the executed copies to ``results/<run>/notebooks/{programm
 (the notebooks themselves write their artifacts to ``results/<run>/<NN_topic>/``), and stops
 at the first failure with a :class:`NotebookFailed` that names the notebook and the cell.
 
+Speed (issue 20). ``jobs > 1`` runs independent chapters concurrently (each chapter's
+programming notebook, then its review, in one worker; the executive summary and its review
+last, alone), with the BLAS/OpenMP thread variables of the kernels set to
+``cores // jobs``. A notebook whose inputs are unchanged since its last successful run in the
+same run folder is not executed again: its *input hash* (notebook source, the parameters it
+receives, the package's source including the bundled data, and the data it reads: the files
+its chapter's notebooks wrote, plus ``results/benchmarks/`` and the yfinance cache when its
+source mentions them) is recorded beside its artifacts
+(``<run>/<topic>/.runner-<name>.json``, with the files it wrote). ``force=True`` reruns
+everything. Each run writes ``<run>/timings.json``: per notebook its status (``executed``,
+``unchanged``, ``failed``, ``not run``) and seconds, and per chapter the seconds it costs.
+
 Parameter file layout::
 
     run: default
@@ -17,12 +29,17 @@ Parameter file layout::
 
 from __future__ import annotations
 
+import datetime as _dt
+import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +55,10 @@ __all__ = [
     "load_params",
     "notebook_parameters",
     "run_notebooks",
+    "resolve_jobs",
+    "input_hash",
+    "TIMINGS_FILE",
+    "THREAD_VARIABLES",
     "build_book",
     "build_run_book",
 ]
@@ -45,6 +66,18 @@ __all__ = [
 _NAME = re.compile(r"^(\d{2})_[a-z0-9_]+$")
 #: The executive summary, ``notebooks/report.ipynb``, with its review ``review/report_review``.
 REPORT = "report"
+#: Per-notebook seconds of a run, written to ``<results_dir>/<run>/timings.json``.
+TIMINGS_FILE = "timings.json"
+#: Thread-count variables set for the kernels when several notebooks run at once.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+_RECORD = ".runner-{name}.json"
 
 
 class NotebookFailed(PortfolioLabError, RuntimeError):
@@ -86,12 +119,38 @@ class NotebookSpec:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What a call to :func:`run_notebooks` executed."""
+    """What a call to :func:`run_notebooks` executed.
+
+    Attributes
+    ----------
+    run : str
+        Run name.
+    results_dir : pathlib.Path
+        The run folder.
+    executed : tuple of pathlib.Path
+        Executed copies of the notebooks that ran, in run order.
+    seconds : dict of str to float
+        Wall seconds of each executed notebook.
+    skipped : tuple of str
+        Notebooks not executed because their inputs were unchanged.
+    jobs : int
+        Notebooks run at once.
+    wall_seconds : float
+        Wall time of the whole call.
+    """
 
     run: str
     results_dir: Path
     executed: tuple[Path, ...]
     seconds: dict[str, float] = field(default_factory=dict)
+    skipped: tuple[str, ...] = ()
+    jobs: int = 1
+    wall_seconds: float = 0.0
+
+    @property
+    def timings(self) -> Path:
+        """Path of the run's ``timings.json``."""
+        return self.results_dir / TIMINGS_FILE
 
 
 def repo_root() -> Path:
@@ -195,6 +254,264 @@ def _select(specs: list[NotebookSpec], only: list[str] | None) -> list[NotebookS
     return [s for s in specs if s.name in wanted]
 
 
+def resolve_jobs(jobs: int | str | None, n_chains: int) -> int:
+    """Resolve the number of notebooks to run at once.
+
+    ``None``, ``0`` or ``"auto"`` mean the number of usable cores, at most the number of
+    independent chapters; any value is at least 1 and at most ``n_chains``.
+
+    Parameters
+    ----------
+    jobs : int, "auto" or None
+        Requested workers.
+    n_chains : int
+        Independent chapters to run (a chapter is its notebook and its review).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        ``jobs`` is negative or not a number.
+    """
+    from .timing import cpu_cores
+
+    if jobs is None or jobs == "auto" or jobs == 0:
+        want = cpu_cores()
+    else:
+        try:
+            want = int(jobs)
+        except (TypeError, ValueError):
+            raise InputError(f"jobs must be a positive integer or 'auto', got {jobs!r}") from None
+        if want < 0:
+            raise InputError(f"jobs must be a positive integer or 'auto', got {jobs!r}")
+    return max(1, min(want, max(n_chains, 1)))
+
+
+def _sha_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _sha_text(*parts: str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+_SKIP_SUFFIXES = (".pyc", ".nbi", ".nbc")  # byte code and numba's cache
+
+
+def _tree_digest(root: Path) -> str:
+    """Digest of every file under ``root`` (path and content), caches excluded."""
+    if not root.is_dir():
+        return "absent"
+    items = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix in _SKIP_SUFFIXES:
+            continue
+        items.append(f"{path.relative_to(root).as_posix()}={_sha_file(path)}")
+    return _sha_text(*items)
+
+
+def _folder_files(folder: Path) -> dict[str, str]:
+    """``{relative path: sha256}`` of the files in an artifact folder (runner records excluded)."""
+    if not folder.is_dir():
+        return {}
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.name.startswith(".runner-"):
+            out[path.relative_to(folder).as_posix()] = _sha_file(path)
+    return out
+
+
+def input_hash(
+    source: str | os.PathLike[str],
+    parameters: dict[str, Any],
+    package_digest: str,
+    data_digest: str,
+) -> str:
+    """Hash of what a notebook's run depends on: the four parts, combined.
+
+    Parameters
+    ----------
+    source : path
+        The source notebook (its bytes are hashed).
+    parameters : dict
+        The parameters it receives (hashed as sorted JSON).
+    package_digest : str
+        Digest of the package's source tree (bundled data included).
+    data_digest : str
+        Digest of the artifacts it reads.
+
+    Returns
+    -------
+    str
+        Hex SHA-256.
+    """
+    params = json.dumps(parameters, sort_keys=True, default=str)
+    return _sha_text(_sha_file(Path(source)), params, package_digest, data_digest)
+
+
+class _Ledger:
+    """Records, artifact digests and timings of one run (thread-safe)."""
+
+    def __init__(self, run_dir: Path, every: list[NotebookSpec], force: bool) -> None:
+        self.run_dir = run_dir
+        self.force = force
+        self.lock = threading.Lock()
+        self.package = _tree_digest(Path(__file__).resolve().parent)
+        bench = run_dir.parent / "benchmarks"
+        self.benchmarks = _tree_digest(bench)
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.all_specs = every  # every notebook of the repository (the report reads them)
+        self.timings: Any = None  # writes timings.json (set by run_notebooks)
+        self._yahoo: str | None = None
+
+    def yahoo_cache(self) -> str:
+        """Digest of the yfinance cache (``data.default_cache_dir()/yahoo``), once per run."""
+        if self._yahoo is None:
+            from .data._yahoo import default_cache_dir
+
+            self._yahoo = _tree_digest(default_cache_dir() / "yahoo")
+        return self._yahoo
+
+    def record_path(self, spec: NotebookSpec) -> Path:
+        return self.run_dir / spec.topic / _RECORD.format(name=spec.name)
+
+    def read_record(self, spec: NotebookSpec) -> dict[str, Any] | None:
+        path = self.record_path(spec)
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def _written_by(self, topic: str, names: list[str]) -> str:
+        """Digest of the files the notebooks ``names`` wrote in ``topic`` (current content)."""
+        parts = []
+        folder = self.run_dir / topic
+        for name in names:
+            spec = NotebookSpec(name, Path(), "", topic)
+            rec = self.read_record(spec)
+            if rec is None:
+                parts.append(f"{name}:none")
+                continue
+            parts.append(f"{name}:{rec.get('hash')}")
+            for rel in sorted(rec.get("wrote", {})):
+                path = folder / rel
+                parts.append(f"{rel}={_sha_file(path) if path.is_file() else 'missing'}")
+        return _sha_text(*parts)
+
+    def data_digest(self, spec: NotebookSpec) -> str:
+        """Digest of the artifacts ``spec`` reads (see the module notes)."""
+        parts = []
+        source = spec.path.read_bytes()
+        if b"benchmarks" in source:
+            parts.append(f"benchmarks={self.benchmarks}")
+        if b"yahoo" in source or b"universe" in source:  # the yfinance cache, when used
+            parts.append(f"yahoo={self.yahoo_cache()}")
+        chapters = [s for s in self.all_specs if s.track == "programming"]
+        if spec.track == "review" and spec.topic != REPORT:
+            parts.append(self._written_by(spec.topic, [spec.topic]))
+        elif spec.topic == REPORT:
+            for c in chapters:
+                parts.append(self._written_by(c.topic, [c.topic, f"{c.topic}_review"]))
+            if spec.track == "review":
+                parts.append(self._written_by(REPORT, [REPORT]))
+        return _sha_text(*parts)
+
+    def unchanged(self, spec: NotebookSpec, digest: str, output: Path) -> dict[str, Any] | None:
+        """Return the record when ``spec`` need not run again, else None."""
+        if self.force or not output.is_file():
+            return None
+        rec = self.read_record(spec)
+        if rec is None or rec.get("hash") != digest:
+            return None
+        folder = self.run_dir / spec.topic
+        for rel, sha in rec.get("wrote", {}).items():
+            path = folder / rel
+            if not path.is_file() or _sha_file(path) != sha:
+                return None
+        return rec
+
+    def write_record(
+        self, spec: NotebookSpec, digest: str, before: dict[str, str], seconds: float
+    ) -> None:
+        from ._io import write_json
+
+        folder = self.run_dir / spec.topic
+        after = _folder_files(folder)
+        wrote = {k: v for k, v in after.items() if before.get(k) != v}
+        old = self.read_record(spec)
+        if old:  # files it wrote before and did not change this time are still its own
+            for rel in old.get("wrote", {}):
+                if rel in after and rel not in wrote:
+                    wrote[rel] = after[rel]
+        write_json(
+            self.record_path(spec),
+            {
+                "notebook": spec.name,
+                "hash": digest,
+                "seconds": seconds,
+                "finished": _now(),
+                "wrote": wrote,
+            },
+        )
+
+    def row(self, spec: NotebookSpec, **values: Any) -> None:
+        with self.lock:
+            base = {"notebook": spec.name, "track": spec.track, "topic": spec.topic}
+            self.rows[spec.name] = {**base, **self.rows.get(spec.name, {}), **values}
+            if self.timings is not None and values.get("status") != "not run":
+                self.timings(complete=False)  # the report, running last, reads it
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+class _Failure(Exception):
+    def __init__(self, failed: NotebookFailed) -> None:
+        super().__init__(str(failed))
+        self.failed = failed
+
+
+def _output_path(out_dir: Path, spec: NotebookSpec) -> Path:
+    if spec.track == "report":
+        return out_dir / spec.path.name
+    return out_dir / spec.track / spec.path.name
+
+
+def _thread_env(jobs: int) -> dict[str, str | None]:
+    """Set the kernels' thread variables for ``jobs`` workers; returns the old values."""
+    from .timing import cpu_cores
+
+    per = str(max(1, cpu_cores() // jobs))
+    old = {v: os.environ.get(v) for v in THREAD_VARIABLES}
+    for var in THREAD_VARIABLES:
+        current = os.environ.get(var)
+        if current is None or not current.isdigit() or int(current) > int(per):
+            os.environ[var] = per
+    return old
+
+
+def _restore_env(old: dict[str, str | None]) -> None:
+    for var, value in old.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
+
+
 def run_notebooks(
     params_file: str | os.PathLike[str],
     *,
@@ -204,8 +521,10 @@ def run_notebooks(
     notebooks_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
     kernel: str = "python3",
+    jobs: int | str | None = 1,
+    force: bool = False,
 ) -> RunSummary:
-    """Execute programming notebooks and their reviews in order with papermill.
+    """Execute programming notebooks and their reviews with papermill.
 
     Parameters
     ----------
@@ -220,9 +539,14 @@ def run_notebooks(
     notebooks_dir : path, optional
         Folder with the source notebooks (default ``<repo>/notebooks``).
     progress : bool, default True
-        Show a tqdm progress bar.
+        Show a tqdm progress bar and one line per finished notebook.
     kernel : str, default "python3"
         Jupyter kernel name (inside a venv, ``python3`` is the venv's Python).
+    jobs : int, "auto" or None, default 1
+        Chapters run at once (see :func:`resolve_jobs`); each chapter's review runs after
+        its own notebook, the executive summary after every chapter.
+    force : bool, default False
+        Execute every selected notebook even when its inputs are unchanged.
 
     Returns
     -------
@@ -231,11 +555,12 @@ def run_notebooks(
     Raises
     ------
     NotebookFailed
-        A notebook raised; the message names the notebook and the cell.
+        A notebook raised; the message names the notebook and the cell. With ``jobs > 1``
+        the notebooks already running finish first and no new one starts.
     """
-    import papermill as pm
     from tqdm import tqdm
 
+    start_wall = time.perf_counter()
     root = repo_root()
     params = load_params(params_file)
     if backend is not None:
@@ -243,37 +568,178 @@ def run_notebooks(
     run = str(params["run"])
     results = Path(results_dir)
     results_abs = results if results.is_absolute() else root / results
-    specs = _select(discover_notebooks(notebooks_dir), only)
-    out_dir = results_abs / run / "notebooks"
-    executed: list[Path] = []
-    seconds: dict[str, float] = {}
-    bar = tqdm(specs, desc=f"run {run}", unit="nb", disable=not progress)
-    for spec in bar:
-        bar.set_postfix_str(spec.name)
-        output = (
-            out_dir / spec.path.name
-            if spec.track == "report"
-            else out_dir / spec.track / spec.path.name
-        )
+    every = discover_notebooks(notebooks_dir)
+    specs = _select(every, only)
+    run_dir = results_abs / run
+    out_dir = run_dir / "notebooks"
+    ledger = _Ledger(run_dir, every, force)
+    t_start = time.perf_counter()
+    chains: list[list[NotebookSpec]] = []
+    last: list[NotebookSpec] = []
+    for spec in specs:
+        if spec.topic == REPORT:
+            last.append(spec)
+        elif spec.track == "programming" or not chains or chains[-1][0].topic != spec.topic:
+            chains.append([spec])
+        else:
+            chains[-1].append(spec)
+    n_jobs = resolve_jobs(jobs, len(chains))
+    for i, spec in enumerate(specs):
+        ledger.row(spec, order=i, status="not run", seconds=0.0)
+    ledger.timings = lambda complete: _write_timings(
+        run_dir, run, ledger, n_jobs, time.perf_counter() - t_start, force, complete
+    )
+    bar = tqdm(total=len(specs), desc=f"run {run}", unit="nb", disable=not progress)
+    running: dict[str, float] = {}
+    stop = threading.Event()
+    failures: list[NotebookFailed] = []
+
+    def say(text: str) -> None:
+        if progress:
+            bar.write(text)
+
+    def show() -> None:
+        if progress:
+            bar.set_postfix_str(", ".join(sorted(running)) or "-")
+
+    def execute(spec: NotebookSpec) -> None:
+        import papermill as pm
+
+        output = _output_path(out_dir, spec)
+        parameters = _params_for(spec, params, run, str(results))
+        digest = input_hash(spec.path, parameters, ledger.package, ledger.data_digest(spec))
+        rec = ledger.unchanged(spec, digest, output)
+        if rec is not None:
+            ledger.row(spec, status="unchanged", seconds=0.0, last_seconds=rec.get("seconds"))
+            with ledger.lock:
+                bar.update(1)
+                say(f"  = {spec.name}: unchanged since {rec.get('finished')}, not run")
+            return
         output.parent.mkdir(parents=True, exist_ok=True)
-        start = time.perf_counter()
+        (run_dir / spec.topic).mkdir(parents=True, exist_ok=True)
+        before = _folder_files(run_dir / spec.topic)
+        began = _now()
+        with ledger.lock:
+            running[spec.name] = time.perf_counter()
+            show()
+        t0 = time.perf_counter()
         try:
             pm.execute_notebook(
                 str(spec.path),
                 str(output),
-                parameters=_params_for(spec, params, run, str(results)),
+                parameters=parameters,
                 kernel_name=kernel,
                 cwd=str(root),
                 progress_bar=False,
                 log_output=False,
+                # the kernel's own start-up warnings would break the progress lines
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
         except pm.PapermillExecutionError as exc:
-            raise NotebookFailed(
-                spec.name, exc.cell_index, f"{exc.ename}: {exc.evalue}", output
-            ) from None
-        seconds[spec.name] = time.perf_counter() - start
-        executed.append(output)
-    return RunSummary(run, results_abs / run, tuple(executed), seconds)
+            secs = time.perf_counter() - t0
+            err = NotebookFailed(spec.name, exc.cell_index, f"{exc.ename}: {exc.evalue}", output)
+            ledger.row(spec, status="failed", seconds=secs, started=began, cell=exc.cell_index)
+            with ledger.lock:
+                running.pop(spec.name, None)
+                failures.append(err)
+                bar.update(1)
+                show()
+                say(f"  x {spec.name}: failed in cell {exc.cell_index} after {secs:.1f} s")
+            stop.set()
+            raise _Failure(err) from None
+        secs = time.perf_counter() - t0
+        ledger.write_record(spec, digest, before, secs)
+        ledger.row(spec, status="executed", seconds=secs, started=began, finished=_now())
+        with ledger.lock:
+            running.pop(spec.name, None)
+            bar.update(1)
+            show()
+            say(f"  + {spec.name}: {secs:.1f} s")
+
+    def run_chain(chain: list[NotebookSpec]) -> None:
+        for spec in chain:
+            if stop.is_set():
+                return
+            try:
+                execute(spec)
+            except _Failure:
+                return
+
+    old_env = _thread_env(n_jobs) if n_jobs > 1 else None
+    try:
+        if n_jobs == 1:
+            for chain in chains:
+                run_chain(chain)
+        else:
+            with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="nb") as pool:
+                list(pool.map(run_chain, chains))
+        if not stop.is_set():
+            run_chain(last)
+    finally:
+        if old_env is not None:
+            _restore_env(old_env)
+        bar.close()
+        wall = time.perf_counter() - start_wall
+        with ledger.lock:
+            _write_timings(run_dir, run, ledger, n_jobs, wall, force, True)
+    if failures:
+        raise failures[0]
+    rows = sorted(ledger.rows.values(), key=lambda r: r["order"])
+    by_name = {s.name: s for s in specs}
+    executed = tuple(
+        _output_path(out_dir, by_name[r["notebook"]]) for r in rows if r["status"] == "executed"
+    )
+    seconds = {r["notebook"]: r["seconds"] for r in rows if r["status"] == "executed"}
+    skipped = tuple(r["notebook"] for r in rows if r["status"] == "unchanged")
+    return RunSummary(run, run_dir, executed, seconds, skipped, n_jobs, wall)
+
+
+def _write_timings(
+    run_dir: Path, run: str, ledger: _Ledger, jobs: int, wall: float, force: bool, complete: bool
+) -> None:
+    """Write ``<run>/timings.json``: one row per selected notebook and one per chapter.
+
+    Written after every notebook (``complete: false``, so the executive summary, which runs
+    last, finds its chapters) and once at the end. A chapter's ``seconds`` is what it costs
+    to build: each of its notebooks' seconds of this run, or of its last execution when it
+    was unchanged; ``seconds_this_run`` counts only what ran now.
+    """
+    from ._io import write_json
+    from .timing import cpu_cores, machine_name
+
+    rows = [
+        {k: v for k, v in r.items() if k != "order"}
+        for r in sorted(ledger.rows.values(), key=lambda r: r["order"])
+    ]
+    chapters: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        ch = chapters.setdefault(
+            r["topic"],
+            {"topic": r["topic"], "notebooks": [], "seconds": 0.0, "seconds_this_run": 0.0},
+        )
+        ch["notebooks"].append(r["notebook"])
+        now = float(r.get("seconds") or 0.0)
+        ch["seconds_this_run"] += now
+        ch["seconds"] += now if r["status"] != "unchanged" else float(r.get("last_seconds") or 0.0)
+        ch.setdefault("statuses", []).append(r["status"])
+    for ch in chapters.values():
+        statuses = set(ch.pop("statuses"))
+        ch["status"] = statuses.pop() if len(statuses) == 1 else "mixed"
+    write_json(
+        run_dir / TIMINGS_FILE,
+        {
+            "run": run,
+            "complete": complete,
+            "finished": _now(),
+            "jobs": jobs,
+            "threads_per_worker": max(1, cpu_cores() // jobs) if jobs > 1 else None,
+            "machine": machine_name(),
+            "force": force,
+            "wall_seconds": wall,
+            "notebooks": rows,
+            "chapters": list(chapters.values()),
+        },
+    )
 
 
 def _hide_report_parameters(path: Path) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "device_sync",
     "limit_threads",
     "random_problem",
+    "dense_problem",
     "time_solvers",
     "load_benchmarks",
     "cpu_model",
@@ -234,6 +235,60 @@ def random_problem(n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     cov = (cov + cov.T) / 2.0
     mu = 5e-4 + 5e-4 * rng.standard_normal(n)
     return mu, cov
+
+
+def dense_problem(
+    n: int, *, seed: int = 0, n_factors: int = 10, days: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Estimate a Markowitz problem from simulated daily returns of a factor model.
+
+    ``days`` (default ``3n``) daily returns are drawn from ``n_factors`` Gaussian factors
+    (daily volatility 0.1-0.2 %, a market factor with loadings 0.8-1.2) plus
+    idiosyncratic noise (1-1.5 %); ``μ`` is the sample mean and ``Σ`` the sample
+    covariance (``ddof=1``). Sample means of daily scale are small against the risks, so
+    on the long-only frontier nearly every asset enters: about ``n`` corners, the dense
+    case of the critical line (:func:`random_problem` spreads ``μ`` widely, and only
+    about ``n/5`` assets ever enter there).
+
+    Parameters
+    ----------
+    n : int
+        Number of assets (>= 2).
+    seed : int, default 0
+        Seed of :func:`numpy.random.default_rng`.
+    n_factors : int, default 10
+        Number of factors.
+    days : int, optional
+        Number of simulated days (default ``3n``; at least ``n + 1`` keeps ``Σ`` definite).
+
+    Returns
+    -------
+    mu : numpy.ndarray, shape (n,)
+    cov : numpy.ndarray, shape (n, n)
+        Symmetric positive definite.
+
+    Raises
+    ------
+    InputError
+        ``n < 2``, ``n_factors < 1`` or ``days <= n``.
+    """
+    if n < 2:
+        raise InputError(f"a Markowitz problem needs n >= 2 assets, got {n}")
+    if n_factors < 1:
+        raise InputError(f"n_factors must be >= 1, got {n_factors}")
+    t = 3 * n if days is None else int(days)
+    if t <= n:
+        raise InputError(f"days must exceed n = {n} for a definite sample covariance, got {t}")
+    rng = np.random.default_rng(seed)
+    loadings = rng.normal(0.0, 0.3, (n, n_factors))
+    loadings[:, 0] = rng.uniform(0.8, 1.2, n)  # market beta
+    f_vol = rng.uniform(0.001, 0.002, n_factors)
+    idio = rng.uniform(0.01, 0.015, n)
+    factors = rng.standard_normal((t, n_factors)) * f_vol + 2e-4
+    returns = factors @ loadings.T + rng.standard_normal((t, n)) * idio
+    mu = returns.mean(axis=0)
+    cov = np.cov(returns, rowvar=False, ddof=1)
+    return mu, (cov + cov.T) / 2.0
 
 
 def time_solvers(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -69,8 +70,15 @@ def test_simplex_qp_batch_is_simplex_qp_problem_by_problem(seed: int, n: int, E:
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 2**16), n=st.integers(2, 7), T=st.integers(3, 60))
-def test_solve_bcrp_batch_is_solve_bcrp_sample_by_sample(seed: int, n: int, T: int) -> None:
+@given(
+    seed=st.integers(0, 2**16),
+    n=st.integers(2, 7),
+    T=st.integers(3, 60),
+    hessian=st.sampled_from(["auto", "dense", "sample"]),
+)
+def test_solve_bcrp_batch_is_solve_bcrp_sample_by_sample(
+    seed: int, n: int, T: int, hessian: str
+) -> None:
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.8, 1.25, (T, n))
     E = 6
@@ -78,7 +86,7 @@ def test_solve_bcrp_batch_is_solve_bcrp_sample_by_sample(seed: int, n: int, T: i
     masks[~masks.any(axis=1), 0] = True
     masks[0] = True  # the whole history, like the (0, 0) expert
     starts = rng.dirichlet(np.ones(n), E)
-    got = solve_bcrp_batch(x, masks, starts=starts)
+    got = solve_bcrp_batch(x, masks, starts=starts, hessian=hessian)
     for e in range(E):
         ref = solve_bcrp(x[masks[e]], start=starts[e])
         np.testing.assert_allclose(got[e], ref.weights, atol=1e-8)
@@ -94,6 +102,42 @@ def test_bcrp_batch_input_errors() -> None:
         solve_bcrp_batch(x, np.zeros((2, 5), dtype=bool))
     with pytest.raises(InputError, match="masks must be"):
         solve_bcrp_batch(x, np.ones((2, 4), dtype=bool))
+    with pytest.raises(InputError, match="hessian must be"):
+        solve_bcrp_batch(x, np.ones((2, 5), dtype=bool), hessian="exact")
+    with pytest.raises(InputError, match="packed must be"):
+        solve_bcrp_batch(x, np.ones((2, 5), dtype=bool), hessian="dense", packed=np.ones((5, 2)))
+
+
+def test_hessian_method_follows_the_shape() -> None:
+    from portfolio_lab.backtest.baselines import hessian_method, packed_outer
+
+    T = 6000
+    # B^K / B^NN on NYSE: most days in most samples, 23-36 assets: one dense product
+    assert hessian_method(T, 23, np.full(51, 0.9 * T)) == "dense"
+    assert hessian_method(T, 36, np.full(51, 0.8 * T)) == "dense"
+    # small samples, or many assets (TSE, 88): a product per sample
+    assert hessian_method(T, 36, np.full(51, 0.05 * T)) == "sample"
+    assert hessian_method(1259, 88, np.full(51, 0.5 * 1259)) == "sample"
+    x = np.random.default_rng(1).uniform(0.9, 1.1, (4, 3))
+    z = packed_outer(x)
+    i, j = np.triu_indices(3)
+    np.testing.assert_array_equal(z, np.einsum("ti,tj->tij", x, x)[:, i, j])
+
+
+def test_bk_and_bnn_give_the_same_weights_with_either_hessian(monkeypatch) -> None:
+    import portfolio_lab.backtest.baselines.pattern_matching as pm
+    from portfolio_lab.backtest import run as run_backtest
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0.95, 1.06, (70, 4))
+    prices = pd.DataFrame(np.cumprod(x, axis=0), index=pd.bdate_range("2000-01-03", periods=70))
+    out = {}
+    for forced in ("dense", "sample"):
+        monkeypatch.setattr(pm, "hessian_method", lambda *a, forced=forced: forced)
+        for name, cls in (("bk", pm.BK), ("bnn", pm.BNN)):
+            out[(name, forced)] = run_backtest(cls(), prices).weights.to_numpy()
+    for name in ("bk", "bnn"):
+        np.testing.assert_allclose(out[(name, "dense")], out[(name, "sample")], atol=1e-9)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -27,6 +27,7 @@ def main() -> None:
         only=GOLDEN,
         results_dir=REPO / "results" / "_golden",
         progress=True,
+        force=True,  # the references come from executed notebooks, never skipped ones
     )
     target = REPO / "tests" / "notebooks" / "golden"
     target.mkdir(parents=True, exist_ok=True)

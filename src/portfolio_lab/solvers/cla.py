@@ -19,11 +19,17 @@ at a time at the same ``λ`` (a zero-length step).
 Linear algebra. The free block is factorized as ``M_FF = Σ_FF + ρ11ᵀ`` (``ρ`` = mean
 variance); on the budget plane this leaves the solution unchanged (``γ`` shifts by ``ρs``)
 and ``M_FF`` stays positive definite whenever the KKT system is non-singular, also when
-``Σ`` is only positive semidefinite (a riskless asset, fewer factors than assets). An
-entering asset extends the Cholesky factor by one row; a leaving asset is removed by a
-rank-one update of the trailing block. Nothing is re-factorized and no inverse is formed:
-a step costs ``O(|F|²)`` for the factor and ``O(n|F|)`` for the multipliers of the bound
-assets.
+``Σ`` is only positive semidefinite (a riskless asset, fewer factors than assets). Nothing
+is re-factorized and no inverse is formed. For every bound asset ``i`` the walk keeps the
+row ``W_i = L⁻¹Σ_{F,i}`` and, with ``y = L⁻¹[1, μ_F, c_F]``, the three products
+``W_i·y``, which are all its multiplier needs. An entering asset's factor row is
+``W_j + ρy₁`` (no solve), and it adds one column to ``W`` (one pass over the bound rows)
+and one entry to ``y``; a leaving asset is removed from the factor by Givens rotations,
+which are applied to the same rows. A step therefore costs ``O(n|F|)``: one pass over ``W``
+and one back substitution of three right-hand sides for the free weights, with no
+per-event Python work that grows with ``n`` (the loops are compiled with numba,
+``_cla_kernels.py``; the dense long-only case of issue 20, about ``n`` corners, runs
+n = 2000 in about a second on one core).
 
 Degenerate cases:
 
@@ -47,10 +53,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
-from scipy.linalg.lapack import dpotrs, dtrtrs
 
 from .._backend import device as _device
 from .._backend import namespace, to_numpy
@@ -59,9 +65,14 @@ from ._bounds import primal_violation, resolve_bounds
 from ._validation import as_scalar, as_targets, prepare
 from .results import FrontierResult, PortfolioResult
 
-__all__ = ["critical_line", "CriticalLineResult", "BRANCHES"]
+__all__ = ["critical_line", "with_full_branch", "CriticalLineResult", "BRANCHES", "GMV_SNAP_RTOL"]
 
 BRANCHES = ("efficient", "full")
+#: A target return at most this far (relative to the path's return span) below the
+#: minimum-variance return is the minimum-variance portfolio: another solver's report of
+#: the GMV return (accurate to about 1e-8) then needs no walk of the inefficient branch.
+#: The point's ``primal_residual`` reports the gap ``|μᵀw − r|`` it leaves.
+GMV_SNAP_RTOL = 1e-8
 
 _TIE_TOL = 1e-12  # ties in scaled μ (max |μ - mean| = 1)
 _PIVOT_TOL = 1e-10  # squared pivot relative to the diagonal: below it the block is singular
@@ -97,8 +108,9 @@ class CriticalLineResult:
         ``≥ 0`` at a lower bound, ``≤ 0`` at an upper bound.
     kinds : tuple of str, length k
         ``"max_return"``, ``"corner"``, ``"min_variance"`` or ``"min_return"``.
-    free_sets : tuple of tuple of int, length k − 1
-        Indices of the free assets on the segment from node ``i`` to node ``i + 1``.
+    free_masks : numpy.ndarray of bool, shape (k − 1, n)
+        Free assets on the segment from node ``i`` to node ``i + 1``
+        (:attr:`free_sets` lists their indices).
     lower, upper : numpy.ndarray, shape (n,)
         The bounds (``upper`` may hold ``inf``).
     branch : str
@@ -116,17 +128,26 @@ class CriticalLineResult:
     gammas: np.ndarray
     zetas: np.ndarray
     kinds: tuple[str, ...]
-    free_sets: tuple[tuple[int, ...], ...]
+    free_masks: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
     branch: str
     n_steps: int
     mu: Any = field(repr=False)
     cov: Any = field(repr=False)
+    _walk: Any = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         """Return the number of nodes."""
         return len(self.kinds)
+
+    @cached_property
+    def free_sets(self) -> tuple[tuple[int, ...], ...]:
+        """Indices of the free assets on the segment from node ``i`` to node ``i + 1``.
+
+        A tuple of ``k − 1`` sorted tuples (built once from :attr:`free_masks`).
+        """
+        return tuple(tuple(np.flatnonzero(row).tolist()) for row in self.free_masks)
 
     @property
     def corner_mask(self) -> np.ndarray:
@@ -220,8 +241,11 @@ class CriticalLineResult:
             r = np.maximum(r, self.returns[self._min_variance_index()])
             feasible = r <= r_hi + tol
         else:
-            feasible = (r <= r_hi + tol) & (r >= r_lo - tol)
-            low = r < r_lo - tol
+            # on the efficient branch r_lo is the minimum-variance return: snap targets
+            # within GMV_SNAP_RTOL of it (their primal residual reports the gap)
+            snap = self.snap_tolerance() if self.branch == "efficient" else tol
+            feasible = (r <= r_hi + tol) & (r >= r_lo - snap)
+            low = r < r_lo - snap
             if self.branch == "efficient" and low.any():
                 below = low & (r >= _attainable_min(self) - tol)
                 if below.any():
@@ -266,6 +290,17 @@ class CriticalLineResult:
             dual_residual=dual,
             method="critical_line",
         )
+
+    def snap_tolerance(self) -> float:
+        """Distance below the minimum-variance return within which a target snaps to it.
+
+        ``GMV_SNAP_RTOL`` times the span of returns on the efficient branch (at least the
+        ``1e-12`` relative tolerance used for the range's other end).
+        """
+        stop = self._min_variance_index()
+        span = float(self.returns[0] - self.returns[stop])
+        tol = 1e-12 * max(1.0, float(np.max(np.abs(self.returns))))
+        return max(GMV_SNAP_RTOL * span, tol)
 
     def _along(self, values: np.ndarray, seg: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Per-node ``values`` (k, ...) interpolated on segments ``seg`` at fractions ``t``."""
@@ -384,7 +419,20 @@ class _Node:
 
 
 class _Walk:
-    """State of one walk from λ = +∞ down to λ = 0 on the scaled problem (host NumPy)."""
+    """State of one walk from λ = +∞ down to λ = 0 on the scaled problem (host NumPy).
+
+    Besides the Cholesky factor ``L`` of ``M_FF = Σ̃_FF + ρ11ᵀ`` (free assets in the order
+    they entered) the walk keeps, for every bound asset ``i``, the row
+    ``W_i = L⁻¹ Σ̃_{F,i}`` and the three numbers ``U_i, V_i, C_i = W_i · y`` with
+    ``y = L⁻¹[1, μ̃_F, c_F]`` (``c = Σ̃w`` over the bound assets). Every quantity the bound
+    assets' multipliers need is then an ``O(1)`` update per asset: an entering asset adds
+    one column to ``W`` (one ``gemv`` over the bound rows, ``O(n|F|)``) and one entry to
+    ``y``; a leaving one is a Givens delete of the factor applied to the same rows. The
+    entering asset's own factor row is ``W_j + ρ y₁``, so no triangular solve is needed to
+    grow the factor; the free weights cost one back substitution of three right-hand
+    sides per event. Rows of bound assets are kept compact (``slot`` order) so that the
+    products run on one strided view without copies.
+    """
 
     def __init__(self, S: np.ndarray, m: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
         self.S = S
@@ -396,90 +444,124 @@ class _Walk:
         self.status = np.full(n, -1, dtype=np.int64)  # -1 lower, +1 upper, 0 free, 2 fixed
         self.status[lo == hi] = 2
         self.w = lo.copy()
-        self.free: list[int] = []
+        self.k = 0
+        self.fidx = np.zeros(n, dtype=np.int64)  # free assets in factor order
+        self.pos = np.full(n, -1, dtype=np.int64)  # position in fidx, -1 when bound
+        self.nb = n
+        self.bidx = np.arange(n, dtype=np.int64)  # bound assets in slot order
+        self.slot = np.arange(n, dtype=np.int64)  # slot in bidx, -1 when free
         self.L = np.zeros((n, n))
+        self.W = np.zeros((n, n))  # W[slot, :k] = L⁻¹ Σ̃_{F, bidx[slot]}
+        self.Y = np.zeros((3, n))  # L⁻¹ [1, m_F, cB_F]
+        self.X = np.zeros((3, n))  # M_FF⁻¹ [1, m_F, cB_F] (filled by segment)
+        self.UVC = np.zeros((3, n))  # Y · W_slotᵀ per bound slot
         self.cB = np.zeros(n)  # Σ̃ w over the bound assets
         self.diag = np.diag(S).copy()
         self.steps = 0
+        from . import _cla_kernels  # numba compiles (or loads its cache) on first use
 
-    # ---------------------------------------------------------------- factor updates
-    def _append(self, j: int) -> bool:
-        """Extend the factor of M_FF by asset j; False when the pivot vanishes."""
-        k = len(self.free)
-        col = self.S[j][self.free] + self.rho if k else np.zeros(0)
+        self.kern = _cla_kernels
+
+    @property
+    def free(self) -> list[int]:
+        """Free assets in factor order (a list; the walk itself uses ``fidx``)."""
+        return self.fidx[: self.k].tolist()
+
+    # ---------------------------------------------------------------- bookkeeping
+    def _refresh_c(self) -> None:
+        """Recompute ``y_c`` and ``C`` after the bound assets' gradient ``cB`` changed."""
+        k, nb = self.k, self.nb
+        self.Y[2, k:] = 0.0
         if k:
-            row = _solve_lower(self.L[:k, :k], col)
-            piv2 = self.diag[j] + self.rho - float(row @ row)
-        else:
-            row = col
-            piv2 = self.diag[j] + self.rho
-        if piv2 <= _PIVOT_TOL * (self.diag[j] + self.rho):
-            return False
-        self.L[k, :k] = row
-        self.L[k, k] = math.sqrt(piv2)
-        self.free.append(j)
-        return True
-
-    def _remove(self, p: int) -> None:
-        """Delete position p of the free list from the factor (rank-one update)."""
-        k = len(self.free)
-        L = self.L
-        x = L[p + 1 : k, p].copy()
-        # shift the rows below p up and drop column p
-        L[p : k - 1, :p] = L[p + 1 : k, :p]
-        L[p : k - 1, p : k - 1] = L[p + 1 : k, p + 1 : k]
-        L[k - 1, :k] = 0.0  # the freed last row (the column above it is already zero)
-        # L33' L33'ᵀ = L33 L33ᵀ + x xᵀ on the trailing block L[p:k-1, p:k-1]
-        for i in range(x.size):
-            r = p + i
-            lii = L[r, r]
-            rr = math.hypot(lii, x[i])
-            c, s = rr / lii, x[i] / lii
-            L[r, r] = rr
-            if i + 1 < x.size:
-                col = L[r + 1 : k - 1, r]
-                col[:] = (col + s * x[i + 1 :]) / c
-                x[i + 1 :] = c * x[i + 1 :] - s * col
-        del self.free[p]
+            self.kern.forward_solve(self.L, k, self.cB[self.fidx[:k]], self.Y[2])
+        if nb:
+            self.UVC[2, :nb] = self.W[:nb, :k] @ self.Y[2, :k] if k else 0.0
 
     # ---------------------------------------------------------------- moves
     def make_free(self, j: int) -> bool:
         """Move bound asset j into the free set (False: singular block, nothing changed)."""
-        if not self._append(j):
+        ok = self.kern.enter(
+            j,
+            self.S,
+            self.m,
+            self.diag,
+            self.cB,
+            self.L,
+            self.W,
+            self.Y,
+            self.UVC,
+            self.bidx,
+            self.slot,
+            self.fidx,
+            self.pos,
+            self.status,
+            self.k,
+            self.nb,
+            self.rho,
+            _PIVOT_TOL,
+        )
+        if not ok:
             return False
-        self.cB -= self.S[j] * self.w[j]
-        self.status[j] = 0
+        self.k += 1
+        self.nb -= 1
+        if self.w[j] != 0.0:  # j left a nonzero bound: the bound assets' gradient changes
+            self.cB -= self.S[j] * self.w[j]
+            self._refresh_c()
         return True
 
     def make_bound(self, i: int, side: int) -> None:
         """Move free asset i to its lower (side −1) or upper (+1) bound."""
-        self._remove(self.free.index(i))
+        k, nb = self.k, self.nb
+        p = int(self.pos[i])
+        self.kern.delete_position(self.L, k, p, self.W, nb, self.Y)
+        self.fidx[p : k - 1] = self.fidx[p + 1 : k]
+        self.pos[self.fidx[p : k - 1]] = np.arange(p, k - 1)
+        self.pos[i] = -1
+        k -= 1
+        self.k = k
+        self.Y[:, k] = 0.0
         self.w[i] = self.lo[i] if side < 0 else self.hi[i]
         self.status[i] = side
-        self.cB += self.S[i] * self.w[i]
+        # i takes the next bound slot: its row W_i = L⁻¹ Σ̃_{F,i}
+        self.bidx[nb] = i
+        self.slot[i] = nb
+        self.W[nb, k:] = 0.0
+        if k:
+            self.kern.forward_solve(self.L, k, self.S[i, self.fidx[:k]], self.W[nb])
+        nb += 1
+        self.nb = nb
+        if self.w[i] != 0.0:
+            self.cB += self.S[i] * self.w[i]
+            if k:
+                self.kern.forward_solve(self.L, k, self.cB[self.fidx[:k]], self.Y[2])
+        if k:
+            self.UVC[:, :nb] = self.Y[:, :k] @ self.W[:nb, :k].T
+        else:
+            self.UVC[:, :nb] = 0.0
 
     # ---------------------------------------------------------------- one segment
-    def segment(self) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray, np.ndarray]:  # noqa: D102
-        """α, β of the free weights, γ = g0 + λ g1, and ζ = z0 + λ z1 for every asset."""
-        F = self.free
-        k = len(F)
-        s = 1.0 - float(self.w.sum() - self.w[F].sum())
-        rhs = np.empty((k, 3))
-        rhs[:, 0] = 1.0
-        rhs[:, 1] = self.m[F]
-        rhs[:, 2] = self.cB[F]
-        x = _cho_solve(self.L[:k, :k], rhs)
-        a1, am, ac = x.sum(axis=0).tolist()
-        ab = np.empty((2, k))
-        alpha, beta = ab[0], ab[1]  # views: filled in place
-        np.subtract(((s + ac) / a1) * x[:, 0], x[:, 2], out=alpha)
-        np.subtract(x[:, 1], (am / a1) * x[:, 0], out=beta)
-        g0 = (s + ac) / a1 - self.rho * s
-        g1 = -am / a1
-        sab = ab @ self.S[F]  # (2, n): Σ̃_{:F} α and Σ̃_{:F} β
-        z0 = sab[0] + self.cB - g0
-        z1 = sab[1] - self.m - g1
-        return alpha, beta, g0, g1, z0, z1
+    def segment(self) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray, np.ndarray]:
+        """α, β of the free weights, γ = g0 + λ g1, and ζ = z0 + λ z1 for every asset.
+
+        With ``a₁ = ‖y₁‖² = 1ᵀM⁻¹1`` (and ``a_μ``, ``a_c`` alike) and ``x = L⁻ᵀy`` (one
+        back substitution of three rows), ``α = ((s + a_c)/a₁) x₁ − x_c`` and
+        ``β = x_μ − (a_μ/a₁) x₁``; the bound assets' ``Σ̃_{B,F}α`` and ``Σ̃_{B,F}β`` are the
+        same combinations of ``U, V, C``: ``O(|F|² + n)`` per event.
+        """
+        alpha, beta, g0, g1, z0, z1 = self.kern.segment(
+            self.L,
+            self.k,
+            self.Y,
+            self.X,
+            self.bidx,
+            self.nb,
+            self.UVC,
+            self.cB,
+            self.m,
+            self.w,
+            self.rho,
+        )
+        return alpha, beta, float(g0), float(g1), z0, z1
 
     def node(self, alpha, beta, g0, g1, z0, z1, lam: float, kind: str) -> _Node:
         """Return the portfolio of the current segment at ``lam``, with its multipliers."""
@@ -493,30 +575,18 @@ class _Walk:
         ulp beyond it.
         """
         w = self.w.copy()
-        F = self.free
-        if F:
+        if self.k:
+            F = self.fidx[: self.k]
             w[F] = np.clip(alpha + lam * beta, self.lo[F], self.hi[F])
         return w
 
-
-def _solve_lower(L: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``L⁻¹b`` for the lower factor (LAPACK ``dtrtrs``; the walk is host-side NumPy)."""
-    if not L.size:
-        return b
-    x, info = dtrtrs(L, b, lower=1)
-    if info != 0:  # pragma: no cover - the factor has a positive diagonal
-        raise ConvergenceError(f"triangular solve failed in the critical line (info={info})")
-    return x
-
-
-def _cho_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(LLᵀ)⁻¹b`` in one LAPACK call (``dpotrs``)."""
-    if not L.size:
-        return b
-    x, info = dpotrs(L, b, lower=1)
-    if info != 0:  # pragma: no cover
-        raise ConvergenceError(f"Cholesky solve failed in the critical line (info={info})")
-    return x
+    def e_column(self, j: int) -> np.ndarray:
+        """``M_FF⁻¹ (Σ̃_{F,j} + ρ1)`` for bound asset j (the free block's regression on j)."""
+        k = self.k
+        row = self.W[self.slot[j], :k] + self.rho * self.Y[0, :k]
+        out = np.zeros((1, max(k, 1)))
+        self.kern.back_solve_rows(self.L, k, row[None, :].copy(), out)
+        return out[0, :k]
 
 
 def _greedy_start(m: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, int]:
@@ -603,9 +673,14 @@ def _face_qp(
 
 def _walk(
     S: np.ndarray, m: np.ndarray, lo: np.ndarray, hi: np.ndarray, *, max_steps: int
-) -> tuple[list[_Node], list[tuple[int, ...]], int]:
-    """One walk on the scaled problem from λ = +∞ down to λ = 0."""
+) -> tuple[list[_Node], list[np.ndarray], int]:
+    """One walk on the scaled problem from λ = +∞ down to λ = 0.
+
+    Returns the nodes, the free set of each segment as a boolean (n,) mask, and the
+    number of events.
+    """
     wk = _Walk(S, m, lo, hi)
+    kern = wk.kern
     n = m.size
     w0, last = _greedy_start(m, lo, hi)
     wk.w = w0.copy()
@@ -635,10 +710,10 @@ def _walk(
     wk.cB = S @ wk.w
     for j in start:
         wk.make_free(j)
-    if not wk.free:  # pragma: no cover - a single asset always factorizes
+    if not wk.k:  # pragma: no cover - a single asset always factorizes
         raise ConvergenceError("the critical line could not start: singular first block")
     nodes: list[_Node] = []
-    free_sets: list[tuple[int, ...]] = []
+    free_sets: list[np.ndarray] = []
     lam_c = math.inf
     last_changed = -1
     while True:
@@ -650,26 +725,27 @@ def _walk(
             )
         seg = wk.segment()
         alpha, beta, _, _, z0, z1 = seg
-        F = np.asarray(wk.free, dtype=np.int64)
         scale = max(1.0, abs(lam_c)) if math.isfinite(lam_c) else 1.0
         st = wk.status
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # bound assets whose multiplier reaches zero as λ decreases
-            turning = ((st == -1) & (z1 > _SLOPE_TOL)) | ((st == 1) & (z1 < -_SLOPE_TOL))
-            cand = np.where(turning, -z0 / z1, -math.inf)
-            # free assets reaching a bound as λ decreases (an infinite upper bound gives -inf)
-            t_lo = np.where(beta > _SLOPE_TOL, (lo[F] - alpha) / beta, -math.inf)
-            t_hi = np.where(beta < -_SLOPE_TOL, (hi[F] - alpha) / beta, -math.inf)
-        cand[F] = np.maximum(t_lo, t_hi)
-        np.minimum(cand, lam_c, out=cand)  # fixed assets (status 2) stay at -inf
-        if last_changed >= 0 and cand[last_changed] >= lam_c - _LAMBDA_TOL * scale:
-            cand[last_changed] = -math.inf  # no immediate reversal of the last event
-        j = int(np.argmax(cand))
-        lam_e = float(cand[j])
+        j, lam_e = kern.select_event(
+            st,
+            wk.pos,
+            z0,
+            z1,
+            alpha,
+            beta,
+            lo,
+            hi,
+            lam_c,
+            last_changed,
+            _LAMBDA_TOL * scale,
+            _SLOPE_TOL,
+        )
+        j = int(j)
         if lam_e <= _ZERO_LAMBDA:  # λ = 0 reached (rounding noise around 0 counts as 0)
             kind = "min_variance" if nodes else "max_return"
             if nodes:
-                free_sets.append(tuple(wk.free))
+                free_sets.append(st == 0)
             nodes.append(wk.node(*seg, 0.0, kind))
             return nodes, free_sets, wk.steps
         nd = wk.node(*seg, lam_e, "corner" if nodes else "max_return")
@@ -678,15 +754,15 @@ def _walk(
         elif np.max(np.abs(nd.w - nodes[-1].w)) > 1e-14 or lam_e < nodes[-1].lam - (
             _LAMBDA_TOL * scale
         ):
-            free_sets.append(tuple(wk.free))
+            free_sets.append(st == 0)
             nodes.append(nd)
         wk.w = nd.w.copy()
         if st[j] == 0:
-            wk.make_bound(j, -1 if beta[wk.free.index(j)] > 0 else 1)
+            wk.make_bound(j, -1 if beta[wk.pos[j]] > 0 else 1)
         elif not wk.make_free(j):
             _null_move(wk, j)
             if np.max(np.abs(wk.w - nodes[-1].w)) > 1e-14:
-                free_sets.append(tuple(wk.free))
+                free_sets.append(wk.status == 0)
                 nodes.append(_Node(wk.w.copy(), lam_e, nd.gam, "corner", nd.z0, nd.z1, nd.m, lam_e))
         last_changed = j
         lam_c = lam_e
@@ -699,11 +775,9 @@ def _null_move(wk: _Walk, j: int) -> None:
     the objective, return and multipliers are unchanged. The weights move until a free
     asset (or j itself) reaches a bound; a free asset that does leaves, and j enters.
     """
-    F = list(wk.free)
-    k = len(F)
+    F = wk.free
     sign = 1.0 if wk.status[j] == -1 else -1.0
-    col = wk.S[j][F] + wk.rho
-    vF = -sign * _cho_solve(wk.L[:k, :k], col)
+    vF = -sign * wk.e_column(j)
     wF = wk.w[F]
     step = (wk.hi[j] - wk.lo[j]) if math.isfinite(wk.hi[j] - wk.lo[j]) else math.inf
     block = -1
@@ -721,10 +795,12 @@ def _null_move(wk: _Walk, j: int) -> None:
     wk.cB -= wk.S[j] * wk.w[j]
     wk.w[F] = wF + step * vF
     wk.w[j] += sign * step
-    wk.cB += wk.S[j] * wk.w[j]
     if block < 0:  # j crossed to its other bound and stays bound
         wk.status[j] = 1 if sign > 0 else -1
         wk.w[j] = wk.hi[j] if sign > 0 else wk.lo[j]
+    wk.cB += wk.S[j] * wk.w[j]
+    wk._refresh_c()
+    if block < 0:
         return
     i = F[block]
     side = -1 if vF[block] < 0 else 1
@@ -809,22 +885,75 @@ def critical_line(
     m = (mu_np - m0) / sm
     max_steps = 50 * n + 100
     nodes, fsets, steps = _walk(S, m, lo, hi, max_steps=max_steps)
+    eff = _EfficientWalk(S, m, lo, hi, d, m0, sm, mu_np, max_steps, nodes, fsets, steps)
+    return _assemble(eff, branch, p.mu, p.cov)
+
+
+@dataclass(frozen=True)
+class _EfficientWalk:
+    """The scaled problem and its efficient walk, kept so the other branch can follow."""
+
+    S: np.ndarray
+    m: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    d: float
+    m0: float
+    sm: float
+    mu: np.ndarray
+    max_steps: int
+    nodes: list[_Node]
+    masks: list[np.ndarray]
+    steps: int
+
+
+def with_full_branch(path: CriticalLineResult) -> CriticalLineResult:
+    """Extend ``path`` to ``branch="full"``, walking only the inefficient branch.
+
+    The efficient walk of ``path`` is reused: only the mirrored walk from the
+    minimum-return portfolio up to ``λ = 0`` runs, so the result equals
+    ``critical_line(mu, cov, ..., branch="full")`` at about half its cost.
+
+    Parameters
+    ----------
+    path : CriticalLineResult
+        A path from :func:`critical_line` (either branch).
+
+    Returns
+    -------
+    CriticalLineResult
+        ``path`` itself when it already holds both branches.
+    """
+    if path.branch == "full":
+        return path
+    if path._walk is None:  # pragma: no cover - every critical_line result carries it
+        raise InputError("this path carries no walk to extend; call critical_line(..., 'full')")
+    return _assemble(path._walk, "full", path.mu, path.cov)
+
+
+def _assemble(eff: _EfficientWalk, branch: str, mu: Any, cov: Any) -> CriticalLineResult:
+    """Nodes of the efficient walk (and, for ``"full"``, the mirrored one) as a result."""
+    xp = namespace(mu)
+    dev = _device(mu)
+    n = eff.m.size
+    nodes, fsets, steps = list(eff.nodes), list(eff.masks), eff.steps
     if branch == "full":
-        low_nodes, low_sets, steps2 = _walk(S, -m, lo, hi, max_steps=max_steps)
+        low_nodes, low_sets, steps2 = _walk(eff.S, -eff.m, eff.lo, eff.hi, max_steps=eff.max_steps)
         steps += steps2
         # the mirrored walk runs from the minimum-return portfolio up to λ = 0; its λ = 0
         # end is the efficient walk's unless the minimum variance is attained on a whole
         # segment (semidefinite Σ), which then joins the two ends at λ = 0
-        gap = float(m @ (nodes[-1].w - low_nodes[-1].w))  # scaled return difference ≥ 0
+        gap = float(eff.m @ (nodes[-1].w - low_nodes[-1].w))  # scaled return difference ≥ 0
         keep = gap > 1e-9
         if keep:
             low_nodes[-1].kind = "corner"
             low_nodes[-1].lam = 0.0
-            low_sets = low_sets + [
-                tuple(
-                    sorted(set(fsets[-1] if fsets else ()) | set(low_sets[-1] if low_sets else ()))
-                )
-            ]
+            union = np.zeros(n, dtype=bool)
+            if fsets:
+                union |= fsets[-1]
+            if low_sets:
+                union |= low_sets[-1]
+            low_sets = low_sets + [union]
         tail = [
             _Node(
                 nd.w,
@@ -840,15 +969,17 @@ def critical_line(
         ]
         nodes = nodes + tail
         fsets = fsets + list(reversed(low_sets))
-    lam_scale = d / sm
+    d, m0 = eff.d, eff.m0
+    lam_scale = d / eff.sm
     W = np.stack([nd.w for nd in nodes])
     lambdas = np.array([nd.lam for nd in nodes]) * lam_scale
     # γ of Σ̃ with μ̃ → γ of Σ with μ: Σw = λμ + γ1 + ζ, ζ = d ζ̃
     gammas = np.array([nd.gam for nd in nodes]) * d - lambdas * m0
     zetas = np.stack([nd.z for nd in nodes]) * d
-    returns = W @ mu_np
+    returns = W @ eff.mu
     risks = np.sqrt(np.clip(np.array([nd.var for nd in nodes]) * d, 0.0, None))
     kinds = tuple(nd.kind for nd in nodes)
+    masks = np.stack(fsets) if fsets else np.zeros((0, n), dtype=bool)
     return CriticalLineResult(
         weights=xp.asarray(W, dtype=xp.float64, device=dev),
         returns=returns,
@@ -857,11 +988,12 @@ def critical_line(
         gammas=gammas,
         zetas=zetas,
         kinds=kinds,
-        free_sets=tuple(fsets),
-        lower=lo,
-        upper=hi,
+        free_masks=masks,
+        lower=eff.lo,
+        upper=eff.hi,
         branch=branch,
         n_steps=steps,
-        mu=p.mu,
-        cov=p.cov,
+        mu=mu,
+        cov=cov,
+        _walk=eff,
     )

@@ -148,8 +148,14 @@ def efficient_frontier(
 
 
 def _cla_frontier(mu: Any, cov: Any, r: Any, lower: Any, upper: Any, kind: str) -> FrontierResult:
-    """Bounded frontier from the critical line; the inefficient branch only when needed."""
-    from .cla import critical_line
+    """Bounded frontier from the critical line; the inefficient branch only when needed.
+
+    Targets within :data:`~portfolio_lab.solvers.cla.GMV_SNAP_RTOL` of the minimum-variance
+    return snap to it; when a target lies further below (on the inefficient branch), only
+    that branch is walked and joined to the efficient one
+    (:func:`~portfolio_lab.solvers.cla.with_full_branch`).
+    """
+    from .cla import critical_line, with_full_branch
     from .qp import return_range
 
     path = critical_line(mu, cov, lower=lower, upper=upper)
@@ -157,6 +163,7 @@ def _cla_frontier(mu: Any, cov: Any, r: Any, lower: Any, upper: Any, kind: str) 
         r_np = to_numpy(r)
         r_min = return_range(to_numpy(mu), to_numpy(lower), to_numpy(upper))[0]
         tol = 1e-12 * max(1.0, float(np.max(np.abs(path.returns))))
-        if np.any((r_np < path.return_range[0] - tol) & (r_np >= r_min - tol)):
-            path = critical_line(mu, cov, lower=lower, upper=upper, branch="full")
+        below = r_np < path.return_range[0] - path.snap_tolerance()
+        if np.any(below & (r_np >= r_min - tol)):
+            path = with_full_branch(path)
     return path.weights_at(r, target_kind=kind)

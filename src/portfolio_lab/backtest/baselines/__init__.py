@@ -18,10 +18,13 @@ from ._simplex import project_simplex, simplex_qp, simplex_qp_batch
 from .anticor import Anticor, BAHAnticor, anticor_transfer, anticor_transfer_batch
 from .benchmarks import (
     BCRP,
+    HESSIANS,
     UBAH,
     UCRP,
     BCRPSolution,
     BestStock,
+    hessian_method,
+    packed_outer,
     solve_bcrp,
     solve_bcrp_batch,
 )
@@ -43,6 +46,9 @@ __all__ = [
     "BCRPSolution",
     "solve_bcrp",
     "solve_bcrp_batch",
+    "packed_outer",
+    "hessian_method",
+    "HESSIANS",
     "EG",
     "ONS",
     "Anticor",

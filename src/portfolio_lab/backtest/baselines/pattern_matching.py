@@ -26,7 +26,7 @@ import numpy as np
 
 from ...exceptions import InputError
 from ._base import OnlinePolicy
-from .benchmarks import solve_bcrp, solve_bcrp_batch
+from .benchmarks import hessian_method, packed_outer, solve_bcrp, solve_bcrp_batch
 
 __all__ = ["WindowSearch", "log_optimal", "BK", "BNN", "CORN"]
 
@@ -229,7 +229,10 @@ class _ExpertMixture(OnlinePolicy):
     the history, or None for the uniform portfolio); experts with the same sample share
     one problem, and the distinct problems of a day are solved together by
     :func:`~portfolio_lab.backtest.baselines.solve_bcrp_batch`, each warm-started from
-    its expert's previous portfolio.
+    its expert's previous portfolio, with the Hessian product that
+    :func:`~portfolio_lab.backtest.baselines.hessian_method` expects to be faster for the
+    day's samples (the packed outer products of the history, which the dense product
+    needs, are kept incrementally: one new row a day, filled only once it is used).
     """
 
     K: int
@@ -239,7 +242,21 @@ class _ExpertMixture(OnlinePolicy):
         self._search = WindowSearch(n, self.K)
         self._experts = np.full((self.K * self.L + 1, n), 1.0 / n)  # last row: (0, 0)
         self._wealth = np.ones(self.K * self.L + 1)
+        self._packed = np.empty((0, n * (n + 1) // 2))
+        self._packed_rows = 0
         return np.full(n, 1.0 / n)
+
+    def _packed_history(self, history: np.ndarray) -> np.ndarray:
+        """Packed outer products of ``history`` (rows appended since the last call)."""
+        T = history.shape[0]
+        if T > self._packed.shape[0]:
+            grown = np.empty((max(2 * self._packed.shape[0], T, 256), self._packed.shape[1]))
+            grown[: self._packed_rows] = self._packed[: self._packed_rows]
+            self._packed = grown
+        if self._packed_rows < T:
+            self._packed[self._packed_rows : T] = packed_outer(history[self._packed_rows : T])
+            self._packed_rows = T
+        return self._packed[:T]
 
     def _masks(self, history: np.ndarray) -> list[np.ndarray | None]:  # pragma: no cover
         raise NotImplementedError
@@ -273,7 +290,11 @@ class _ExpertMixture(OnlinePolicy):
             problem[e] = keys[key]
         if owner:
             stack = np.array([masks[e] for e in owner])
-            solved = solve_bcrp_batch(history, stack, starts=self._experts[owner])
+            method = hessian_method(T, n, stack.sum(axis=1))
+            packed = self._packed_history(history) if method == "dense" else None
+            solved = solve_bcrp_batch(
+                history, stack, starts=self._experts[owner], hessian=method, packed=packed
+            )
             has = problem >= 0
             new[has] = solved[problem[has]]
         self._experts = new
