@@ -291,3 +291,27 @@ def test_cli_run_passes_jobs_and_force(monkeypatch, tmp_path) -> None:
     assert seen["jobs"] == "3" and seen["force"] is True
     assert cli.main(["run", "--params", "x.yaml"]) == 0
     assert seen["jobs"] == "auto" and seen["force"] is False
+
+
+def test_a_gathering_chapter_runs_after_every_earlier_one_and_hashes_their_artifacts(
+    tiny_repo: Path, monkeypatch
+) -> None:
+    import json
+
+    import portfolio_lab.runner as runner
+
+    # 02_beta reads 01_alpha's artifacts (as chapter 13 reads chapters 07-12): never beside it
+    monkeypatch.setattr(runner, "GATHERING", ("02_beta",))
+    params = tiny_repo / "notebooks" / "params" / "t.yaml"
+    results = tiny_repo / "results"
+    kw = {"results_dir": results, "notebooks_dir": tiny_repo / "notebooks", "progress": False}
+    summary = run_notebooks(params, jobs=2, **kw)
+    rows = {r["notebook"]: r for r in json.loads(summary.timings.read_text())["notebooks"]}
+    assert rows["02_beta"]["started"] >= rows["01_alpha_review"]["finished"]
+    # a change of 01_alpha's artifacts reruns the gathering chapter too
+    data = yaml.safe_load(params.read_text())
+    data["common"]["value"] = 4
+    data["notebooks"]["01_alpha_review"]["expect"] = 4
+    params.write_text(yaml.safe_dump(data))
+    again = run_notebooks(params, jobs=2, **kw)
+    assert "02_beta" not in again.skipped and "01_alpha" not in again.skipped

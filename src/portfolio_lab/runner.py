@@ -66,6 +66,11 @@ __all__ = [
 _NAME = re.compile(r"^(\d{2})_[a-z0-9_]+$")
 #: The executive summary, ``notebooks/report.ipynb``, with its review ``review/report_review``.
 REPORT = "report"
+#: Chapters that read the artifacts of every chapter before them (chapter 13's league table
+#: reuses chapter 10's schedules and counts the trials of chapters 07-12): they run after all
+#: earlier chapters have finished, never beside them, and their input hash covers those
+#: chapters' artifacts, as the report's covers every chapter's.
+GATHERING = ("13_league_table",)
 #: Per-notebook seconds of a run, written to ``<results_dir>/<run>/timings.json``.
 TIMINGS_FILE = "timings.json"
 #: Thread-count variables set for the kernels when several notebooks run at once.
@@ -422,6 +427,10 @@ class _Ledger:
         chapters = [s for s in self.all_specs if s.track == "programming"]
         if spec.track == "review" and spec.topic != REPORT:
             parts.append(self._written_by(spec.topic, [spec.topic]))
+        elif spec.topic in GATHERING and spec.track == "programming":
+            for c in chapters:
+                if c.topic < spec.topic:
+                    parts.append(self._written_by(c.topic, [c.topic, f"{c.topic}_review"]))
         elif spec.topic == REPORT:
             for c in chapters:
                 parts.append(self._written_by(c.topic, [c.topic, f"{c.topic}_review"]))
@@ -575,10 +584,16 @@ def run_notebooks(
     ledger = _Ledger(run_dir, every, force)
     t_start = time.perf_counter()
     chains: list[list[NotebookSpec]] = []
+    gather: list[list[NotebookSpec]] = []  # chapters that read earlier ones: after them
     last: list[NotebookSpec] = []
     for spec in specs:
         if spec.topic == REPORT:
             last.append(spec)
+        elif spec.topic in GATHERING:
+            if spec.track == "programming" or not gather or gather[-1][0].topic != spec.topic:
+                gather.append([spec])
+            else:
+                gather[-1].append(spec)
         elif spec.track == "programming" or not chains or chains[-1][0].topic != spec.topic:
             chains.append([spec])
         else:
@@ -673,6 +688,9 @@ def run_notebooks(
         else:
             with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="nb") as pool:
                 list(pool.map(run_chain, chains))
+        for chain in gather:  # in order, each after every chapter before it
+            if not stop.is_set():
+                run_chain(chain)
         if not stop.is_set():
             run_chain(last)
     finally:
