@@ -604,6 +604,8 @@ def run_notebooks(
     ledger.timings = lambda complete: _write_timings(
         run_dir, run, ledger, n_jobs, time.perf_counter() - t_start, force, complete
     )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ledger.timings(False)  # exists before the first notebook: the report may be the only one
     bar = tqdm(total=len(specs), desc=f"run {run}", unit="nb", disable=not progress)
     running: dict[str, float] = {}
     stop = threading.Event()
