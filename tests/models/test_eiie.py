@@ -343,3 +343,23 @@ def test_cnn_body_equals_the_convolutions(n_features):
     logits = net.head.conv(z)[:, 0, :, 0]
     want = torch.softmax(torch.cat([net.head.cash_bias.expand(5, 1), logits], dim=1), dim=1)
     torch.testing.assert_close(net(x, prev), want, rtol=1e-12, atol=1e-12)
+
+
+def test_rollout_matches_predict_and_train_more_continues(prices):
+    m = EIIE(**{**SMALL, "steps": 20, "eval_every": 10}).fit(prices.iloc[:120])
+    roll = m.rollout(prices)
+    assert roll.shape == (len(prices) - SMALL["window"] + 1, 5)
+    # each row equals predict on the window ending there, from the drifted previous row
+    t = 60
+    i = t - SMALL["window"] + 1
+    w_prev = roll.iloc[i - 1].to_numpy()
+    y = np.r_[1.0, prices.to_numpy()[t] / prices.to_numpy()[t - 1]]
+    held = w_prev * y / (w_prev @ y)
+    want = m.predict(prices.iloc[: t + 1], previous=held)
+    np.testing.assert_allclose(roll.iloc[i].to_numpy(), want.to_numpy(), atol=1e-6)
+    # 20 steps, then 20 more = one fit of 40 steps (without checkpoint choice)
+    longer = EIIE(**{**SMALL, "steps": 40, "eval_every": 10}).fit(prices.iloc[:120])
+    m.train_more(20)
+    sa, sb = m.module_.state_dict(), longer.module_.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert [h["step"] for h in m.history_] == [10, 20, 30, 40]

@@ -622,6 +622,7 @@ class EIIE(BaseAllocator):
                     self.history_.append(rec)
             if checkpoint is not None:
                 self._restore(checkpoint)
+            self._fit_train_end = self._train_end
             self._train_end = T
         net.eval()
         self._publish_last_batch()
@@ -635,6 +636,89 @@ class EIIE(BaseAllocator):
         self.seed_ = seed
         self.n_periods_ = int(T)
         return self
+
+    def train_more(self, steps: int) -> EIIE:
+        """Take ``steps`` more gradient steps on the fit's training periods.
+
+        The same trajectory as a longer fit without checkpoint choice: the same batch
+        sampler, Adam state and PVM continue (validation periods stay untouched). The
+        training-budget study evaluates one long run at several step counts this way.
+
+        Returns
+        -------
+        EIIE
+            ``self``.
+        """
+        import torch
+
+        self._check_fitted()
+        if not hasattr(self, "_opt") or not hasattr(self, "_fit_train_end"):
+            raise ModelStateError("train_more needs a model fitted in this session")
+        T = self._feats.shape[1]
+        self._train_end = self._fit_train_end
+        every = max(1, int(self.eval_every))
+        done = int(self.history_[-1]["step"]) if self.history_ else 0
+        acc, count = torch.zeros((), device=self._device_), 0
+        self.module_.train()
+        try:
+            for i, s in enumerate(self.batch_starts(int(steps))):
+                acc = acc + self._train_step(int(s))
+                count += 1
+                if (i + 1) % every == 0 or i + 1 == int(steps):
+                    self.history_.append({"step": done + i + 1, "reward": float(acc) / count})
+                    acc, count = torch.zeros((), device=self._device_), 0
+        finally:
+            self._train_end = T
+            self.module_.eval()
+        self._publish_last_batch()
+        return self
+
+    def rollout(self, prices: Any, held: Any = None) -> pd.DataFrame:
+        """Weights the agent chooses period by period over ``prices``, holding its own.
+
+        The network body runs once for all windows; the head runs period by period on
+        the weights held after the last choice drifted by the period's relatives (the
+        state the backtester hands it; drift does not depend on costs).
+
+        Parameters
+        ----------
+        prices : DataFrame of closes, or mapping feature -> DataFrame
+            At least ``window`` rows of the fitted assets.
+        held : array-like, shape (n + 1,), optional
+            Weights held before the first choice (default: all cash, the backtester's start).
+
+        Returns
+        -------
+        pandas.DataFrame, shape (T - window + 1, n + 1)
+            Row ``t`` (indexed by the price row's label): the weights chosen after the close
+            of row ``t``, cash first.
+        """
+        import torch
+
+        self._check_fitted()
+        feats, close = self._stack(prices, self.min_predict_rows, fitting=False)
+        L, T = int(self.window), feats.shape[1]
+        dev = self._dev()
+        x = torch.as_tensor(self._tensor(feats, np.arange(L - 1, T)), device=dev)
+        rel = torch.as_tensor(feats[0, 1:] / feats[0, :-1], dtype=torch.float64, device=dev)
+        h_all = torch.as_tensor(self._previous(held), dtype=torch.float64, device=dev)
+        out = torch.empty((T - L + 1, h_all.shape[0]), dtype=torch.float64, device=dev)
+        self.module_.eval()
+        with torch.no_grad():
+            body = self.module_.body(x)
+            held_t = h_all
+            for i in range(T - L + 1):
+                w = self.module_.head(body[i : i + 1], held_t[1:][None].float())[0].double()
+                w = w.clamp_min(0.0)
+                w = w / w.sum()
+                out[i] = w
+                t = L - 1 + i
+                if t < T - 1:
+                    grown = w * torch.cat([rel.new_ones(1), rel[t]])
+                    held_t = grown / grown.sum()
+        return pd.DataFrame(
+            out.cpu().numpy(), index=close.index[L - 1 :], columns=self._output_index()
+        )
 
     def _checkpoint(self) -> dict[str, Any]:
         """Parameters, Adam state, PVM and last batch at this step (device copies)."""
