@@ -77,3 +77,23 @@ def test_plateau_cap_and_failure(tmp_path):
         load_budget_study(path)
     with pytest.raises(InputError, match="bench/training_budget.py"):
         load_budget_study(tmp_path / "none.json")
+
+
+def test_in_sample_growth_matches_a_direct_loop():
+    import numpy as np
+
+    from portfolio_lab.models import EIIE
+    from portfolio_lab.models.budget import in_sample_growth
+
+    from ._fixtures import make_prices
+
+    prices = make_prices(140, 3, seed=5)
+    m = EIIE(window=10, steps=20, batch_size=16, random_state=0).fit(prices.iloc[:100])
+    out = in_sample_growth(m, prices, 20, 90, fee=0.0)
+    w = m.rollout(prices.iloc[:91]).to_numpy()[20 - 9 : 90 - 9]
+    x = prices.to_numpy()[21:91] / prices.to_numpy()[20:90]
+    growth = np.log((w * np.c_[np.ones(len(x)), x]).sum(axis=1))  # zero fee: w'x per day
+    assert out["agent"] == pytest.approx(growth.mean(), rel=1e-9)
+    assert out["gain"] == pytest.approx(out["agent"] - out["one_over_n"])
+    with pytest.raises(InputError):
+        in_sample_growth(m, prices, 2, 90, fee=0.0)

@@ -21,7 +21,13 @@ import pandas as pd
 
 from ..exceptions import InputError
 
-__all__ = ["load_budget_study", "budget_table", "choose_budget", "plot_training_budget"]
+__all__ = [
+    "load_budget_study",
+    "budget_table",
+    "choose_budget",
+    "plot_training_budget",
+    "in_sample_growth",
+]
 
 
 def load_budget_study(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -210,3 +216,34 @@ def plot_training_budget(
     )
     fig.tight_layout()
     return fig
+
+
+def in_sample_growth(
+    model: Any, prices: pd.DataFrame, first: int, stop: int, fee: float
+) -> dict[str, float]:
+    """Mean daily log growth of a fitted EIIE and of 1/N on relatives ``first .. stop - 1``.
+
+    The agent rolls over ``prices`` holding its own drifted weights
+    (:meth:`~portfolio_lab.models.EIIE.rollout`); its schedule on the segment is charged
+    by the backtester at ``fee``, as is 1/N (``MarkowitzPolicy("equal_weight",
+    rebalance_every=21)``, the chapters' baseline) on the same days. An agent that does
+    not beat 1/N here, on days it trained on, has failed to optimize.
+
+    Returns
+    -------
+    dict
+        ``agent``, ``one_over_n`` (per day) and ``gain`` (their difference).
+    """
+    from ..backtest import MarkowitzPolicy, ScheduledWeights, run
+
+    L = int(model.window)
+    if first < L - 1 or stop > len(prices) - 1 or stop - first < 2:
+        raise InputError(f"segment {first}..{stop} does not fit {len(prices)} price rows")
+    roll = model.rollout(prices.iloc[: stop + 1]).to_numpy()  # row i: price row L - 1 + i
+    schedule = roll[first - (L - 1) : stop - (L - 1)]
+    sub = prices.iloc[first : stop + 1]
+    agent = run(ScheduledWeights(schedule), sub, fee=fee, cash=True)
+    ew = run(MarkowitzPolicy("equal_weight", window=21, rebalance_every=21), sub, fee=fee)
+    days = stop - first
+    a, b = np.log(agent.final_wealth) / days, np.log(ew.final_wealth) / days
+    return {"agent": float(a), "one_over_n": float(b), "gain": float(a - b)}
