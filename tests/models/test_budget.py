@@ -63,7 +63,7 @@ def test_plateau_cap_and_failure(tmp_path):
     assert capped["steps"] == 1000 and capped["capped"] and "at this budget" in capped["sentence"]
     both = choose_budget(rec, ["a", "b"])
     assert both["plateau"]["b"] == 300 and not both["beats_1n_in_sample"]["b"]
-    assert "Optimization failed for b" in both["sentence"]
+    assert "optimization failed for b" in both["sentence"]
     with pytest.raises(InputError, match="no runs"):
         choose_budget(rec, ["c"])
     assert len(budget_table(rec)) == 16

@@ -143,12 +143,12 @@ def choose_budget(
         )
     failed = [a for a in agents if not beats[a]]
     tail = (
-        " Optimization failed for "
+        " In the study optimization failed for "
         + ", ".join(failed)
         + ": it does not beat 1/N even on its own training days, so its test results say "
         "nothing about the market."
         if failed
-        else " Every agent beats 1/N on its own training days at this budget, so "
+        else " In the study every agent beats 1/N on its own training days at this budget, so "
         "optimization succeeded in sample."
     )
     return {
