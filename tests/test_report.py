@@ -102,3 +102,33 @@ def test_missing_artifacts_are_recorded_and_typed(ledger: Ledger, tmp_path) -> N
 )
 def test_format_value(value, text) -> None:
     assert format_value(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt", "text"),
+    [
+        (479.3, "3", "479"),
+        (12345.0, "3", "12,300"),
+        (0.01234, "3", "0.0123"),
+        (999.6, "3", "1,000"),
+        (1.3e-15, "3", "1.30e-15"),
+        (106.99, "x", "107×"),
+        (0.0394, "ms", "39.4 ms"),
+        (2.5, "s", "2.50 s"),
+        (0.3, "pct", "30.0 %"),
+        (7, "3", "7"),
+        ("none.", "text", "none."),
+    ],
+)
+def test_reading_formats(value, fmt, text) -> None:
+    assert format_value(value, fmt) == text
+
+
+def test_unknown_format_is_refused_and_shown_finds_the_text(ledger) -> None:
+    with pytest.raises(InputError):
+        format_value(1.0, "eur")
+    ledger.json("s", "x", "run", "a.json", ["gmv", "risk"], fmt="pct")
+    entry = ledger.entries[-1]
+    assert entry["fmt"] == "pct" and ledger.shown("s", "x") == entry["shown"]
+    with pytest.raises(InputError):
+        ledger.shown("s", "absent")

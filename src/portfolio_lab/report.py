@@ -33,25 +33,65 @@ import pandas as pd
 
 from .exceptions import DataError, InputError
 
-__all__ = ["Ledger", "MissingArtifact", "format_value", "AGGREGATES"]
+__all__ = ["Ledger", "MissingArtifact", "format_value", "readable", "AGGREGATES", "FORMATS"]
 
 AGGREGATES = ("mean", "std", "min", "max", "count")
+#: how a shown value is written: ``4g`` (the ledger's exact form), ``3`` (three significant
+#: digits for reading), ``pct`` (a fraction as a percentage), ``x`` (a ratio, "107×"),
+#: ``s`` and ``ms`` (seconds), ``text`` (as it is)
+FORMATS = ("4g", "3", "pct", "x", "s", "ms", "text")
 
 
 class MissingArtifact(DataError):
     """An artifact the report wanted is not in this run (the report says so and goes on)."""
 
 
-def format_value(value: Any) -> str:
-    """Return the text the report shows for ``value`` (4 significant digits for floats)."""
-    if isinstance(value, bool) or value is None:
+def readable(value: float) -> str:
+    """Write a number with three significant digits for reading, without an exponent.
+
+    ``479.3 -> "479"``, ``12345 -> "12,300"``, ``0.01234 -> "0.0123"``; magnitudes below 1e-3
+    keep an exponent (``"1.30e-15"``).
+    """
+    if math.isnan(value) or math.isinf(value):
         return str(value)
-    if isinstance(value, int):
+    if value == 0:
+        return "0"
+    if abs(value) < 1e-3:
+        return f"{value:.2e}"
+    digits = 2 - int(math.floor(math.log10(abs(value))))
+    rounded = round(value, digits)
+    if abs(rounded) >= 10 ** (3 - digits):  # rounding carried into a new digit (999.6 -> 1000)
+        digits -= 1
+        rounded = round(value, digits)
+    return f"{rounded:,.{max(digits, 0)}f}"
+
+
+def format_value(value: Any, fmt: str = "4g") -> str:
+    """Return the text the report shows for ``value`` in the format ``fmt`` (see FORMATS).
+
+    ``4g`` (the default) writes floats with four significant digits; the reading formats
+    write three (:func:`readable`) with a unit: ``pct`` a percentage, ``x`` a ratio with a
+    times sign, ``s`` / ``ms`` seconds / milliseconds of a value in seconds.
+    """
+    if fmt not in FORMATS:
+        raise InputError(f"format must be one of {FORMATS}, not {fmt!r}")
+    if isinstance(value, bool) or value is None or fmt == "text":
         return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        return f"{value:.4g}"
+    if isinstance(value, int) and fmt in ("4g", "3"):
+        return str(value)
+    if isinstance(value, (int, float)):
+        value = float(value)
+        if fmt == "4g":
+            return "nan" if math.isnan(value) else f"{value:.4g}"
+        if fmt == "3":
+            return readable(value)
+        if fmt == "pct":
+            return f"{readable(100.0 * value)} %"
+        if fmt == "x":
+            return f"{readable(value)}×"
+        if fmt == "s":
+            return f"{readable(value)} s"
+        return f"{readable(1000.0 * value)} ms"
     return str(value)
 
 
@@ -121,7 +161,9 @@ class Ledger:
             raise MissingArtifact(f"{path} does not exist")
         return pd.read_parquet(path)
 
-    def _record(self, section: str, label: str, root: str, file: str, how: dict, value: Any):
+    def _record(
+        self, section: str, label: str, root: str, file: str, how: dict, value: Any, fmt: str
+    ):
         if hasattr(value, "item"):
             value = value.item()
         self.entries.append(
@@ -129,7 +171,8 @@ class Ledger:
                 "section": section,
                 "label": label,
                 "value": value,
-                "shown": format_value(value),
+                "fmt": fmt,
+                "shown": format_value(value, fmt),
                 "root": root,
                 "file": file,
                 "how": how,
@@ -137,22 +180,33 @@ class Ledger:
         )
         return value
 
-    def json(self, section: str, label: str, root: str, file: str, path: list[Any]) -> Any:
+    def json(
+        self, section: str, label: str, root: str, file: str, path: list[Any], *, fmt: str = "4g"
+    ) -> Any:
         """Show a JSON value; returns it."""
         node = self.read_json(root, file)
         for step in path:
             node = _json_step(node, step, f"{root}:{file}")
-        return self._record(section, label, root, file, {"kind": "json", "path": list(path)}, node)
+        how = {"kind": "json", "path": list(path)}
+        return self._record(section, label, root, file, how, node, fmt)
 
     def cell(
-        self, section: str, label: str, root: str, file: str, where: dict[str, Any], column: str
+        self,
+        section: str,
+        label: str,
+        root: str,
+        file: str,
+        where: dict[str, Any],
+        column: str,
+        *,
+        fmt: str = "4g",
     ) -> Any:
         """Show one cell of a parquet frame; returns it."""
         rows = _rows(self.read_frame(root, file), where, file)
         if len(rows) != 1 or column not in rows:
             raise InputError(f"{root}:{file}: {where} / {column!r} is not one cell")
         how = {"kind": "cell", "where": dict(where), "column": column}
-        return self._record(section, label, root, file, how, rows[column].iloc[0])
+        return self._record(section, label, root, file, how, rows[column].iloc[0], fmt)
 
     def agg(
         self,
@@ -163,6 +217,8 @@ class Ledger:
         where: dict[str, Any],
         column: str,
         agg: str,
+        *,
+        fmt: str = "4g",
     ) -> Any:
         """Show an aggregate of a column over matching rows; returns it."""
         if agg not in AGGREGATES:
@@ -173,7 +229,7 @@ class Ledger:
         values = rows[column]
         value = values.std(ddof=1) if agg == "std" else getattr(values, agg)()
         how = {"kind": "agg", "where": dict(where), "column": column, "agg": agg}
-        return self._record(section, label, root, file, how, value)
+        return self._record(section, label, root, file, how, value, fmt)
 
     def count(
         self, section: str, label: str, root: str, file: str, path: list[Any], equals: Any
@@ -185,7 +241,7 @@ class Ledger:
         if not isinstance(node, list):
             raise InputError(f"{root}:{file}: {path} is not a list")
         how = {"kind": "count", "path": list(path), "equals": equals}
-        return self._record(section, label, root, file, how, sum(x == equals for x in node))
+        return self._record(section, label, root, file, how, sum(x == equals for x in node), "4g")
 
     def constant(self, section: str, label: str, module: str, name: str, path: list[Any]) -> Any:
         """Show a reference value the package ships (``module.name`` then ``path``)."""
@@ -195,7 +251,14 @@ class Ledger:
         for step in path:
             node = _json_step(node, step, f"{module}.{name}")
         how = {"kind": "constant", "module": module, "name": name, "path": list(path)}
-        return self._record(section, label, "package", f"{module}.{name}", how, node)
+        return self._record(section, label, "package", f"{module}.{name}", how, node, "4g")
+
+    def shown(self, section: str, label: str) -> str:
+        """Return the text shown for the entry ``label`` of ``section`` (to write it in prose)."""
+        hits = [e for e in self.entries if e["section"] == section and e["label"] == label]
+        if not hits:
+            raise InputError(f"no ledger entry {label!r} in section {section!r}")
+        return hits[-1]["shown"]
 
     def table(self, section: str) -> pd.DataFrame:
         """Return the entries of ``section`` as the table the report shows."""

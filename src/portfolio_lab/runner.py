@@ -276,6 +276,24 @@ def run_notebooks(
     return RunSummary(run, results_abs / run, tuple(executed), seconds)
 
 
+def _hide_report_parameters(path: Path) -> None:
+    """Tag the parameters papermill injected into the executive summary ``remove-cell``.
+
+    The summary's first screen holds its findings; the run's parameters stay in the executed
+    copy under ``results/<run>/notebooks/`` (chapters keep showing theirs).
+    """
+    if not path.is_file():
+        return
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, path)
+
+
 def build_book(
     run: str = "default",
     *,
@@ -306,6 +324,7 @@ def build_book(
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(executed, target)
+    _hide_report_parameters(target / f"{REPORT}.ipynb")
     exe = Path(sys.executable).with_name("jupyter-book")
     if not exe.exists():
         found = shutil.which("jupyter-book")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import inference
 from .baselines import BASELINES, baseline
 from .costs import remainder_factor, remainder_factor_linear
 from .engine import drift, prepare_relatives, run
@@ -25,4 +26,5 @@ __all__ = [
     "ScheduledWeights",
     "MarkowitzPolicy",
     "WalkForwardSchedule",
+    "inference",
 ]

@@ -8,7 +8,9 @@ All functions take per-period simple returns (NumPy arrays or pandas Series of s
 - Sortino divides by the downside deviation ``sqrt(mean(min(r - target, 0)²))``;
 - maximum drawdown is reported as a positive loss fraction, and the drawdown series is
   ``W_t / max_{s≤t} W_s - 1`` with the starting wealth 1 counted as a peak;
-- alpha and beta come from the OLS regression ``r_p - r_f = α + β (r_b - r_f) + ε``.
+- alpha and beta come from the OLS regression ``r_p - r_f = α + β (r_b - r_f) + ε``; the
+  t-statistics that :func:`summary` reports use Newey-West errors with Newey & West's (1994)
+  lag rule ``floor(4 (T/100)^(2/9))`` (``hac_lags="auto"``), as :mod:`.inference` does.
 """
 
 from __future__ import annotations
@@ -386,7 +388,7 @@ def alpha_beta(
     risk_free: Any = 0.0,
     periods_per_year: int = 252,
     *,
-    hac_lags: int | None = None,
+    hac_lags: int | str | None = None,
 ) -> RegressionResult:
     """Jensen's alpha and beta by OLS, with classical or Newey-West standard errors.
 
@@ -398,8 +400,9 @@ def alpha_beta(
         Benchmark returns on the same periods.
     risk_free : float or array_like, shape (T,)
     periods_per_year : int
-    hac_lags : int, optional
-        Newey-West (Bartlett kernel) lags; ``None`` for homoskedastic IID errors.
+    hac_lags : int, "auto" or None
+        Newey-West (Bartlett kernel) lags; ``"auto"`` for ``floor(4 (T/100)^(2/9))``;
+        ``None`` for homoskedastic IID errors.
 
     Returns
     -------
@@ -412,6 +415,10 @@ def alpha_beta(
     T = y.size
     if T < 3:
         raise InputError("alpha/beta need at least three observations")
+    if hac_lags == "auto":
+        hac_lags = int(math.floor(4.0 * (T / 100.0) ** (2.0 / 9.0)))
+    elif isinstance(hac_lags, str):
+        raise InputError(f"hac_lags must be an int, 'auto' or None, got {hac_lags!r}")
     X = np.column_stack([np.ones(T), xb])
     coef, *_ = np.linalg.lstsq(X, y, rcond=None)
     resid = y - X @ coef
@@ -454,7 +461,7 @@ def summary(
     turnover: Any = None,
     risk_free: Any = 0.0,
     periods_per_year: int = 252,
-    hac_lags: int | None = None,
+    hac_lags: int | str | None = "auto",
     bootstrap_samples: int = 1000,
     seed: int = 0,
 ) -> dict[str, float]:
@@ -470,8 +477,9 @@ def summary(
         One-way turnover per period.
     risk_free : float or array_like, shape (T,)
     periods_per_year : int
-    hac_lags : int, optional
-        Newey-West lags for the alpha/beta standard errors.
+    hac_lags : int, "auto" or None
+        Newey-West lags for the alpha/beta standard errors (default ``"auto"``, the
+        Newey-West 1994 rule; ``None`` for classical IID errors).
     bootstrap_samples : int
         Resamples of the Sharpe confidence interval.
     seed : int

@@ -235,7 +235,10 @@ def seed_table(
         )
         if reference is not None:
             reg = bm.alpha_beta(
-                res.returns.to_numpy(), reference.to_numpy(), periods_per_year=res.periods_per_year
+                res.returns.to_numpy(),
+                reference.to_numpy(),
+                periods_per_year=res.periods_per_year,
+                hac_lags="auto",
             )
             d = reg.to_dict()
             row["alpha_vs_ref_annual"] = d["alpha_annual"]
