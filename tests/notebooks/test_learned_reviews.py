@@ -89,3 +89,36 @@ def test_review_11_fails_on_a_tampered_artifact(ci_run, tmp_path, mutate, match)
     summary, _ = ci_run
     with pytest.raises(NotebookFailed, match=match):
         tampered_review(summary.results_dir, "11_rl_eiie", mutate, tmp_path)
+
+
+def batch_into_validation(folder: Path) -> None:
+    """A fit batch bounded by the end of the fit data instead of the validation start."""
+    batch = json.loads((folder / "config.json").read_text())["batch_size"]
+    path = next(iter(sorted(folder.glob("batches_log_seed*.parquet"))))
+    log = pd.read_parquet(path)
+    fit_rows = int(log["rows"].min())
+    k = log.index[log["rows"] == fit_rows][0]
+    log.loc[k, "start"] = fit_rows - 1 - batch  # its last relative is the last fit day's
+    log.to_parquet(path)
+
+
+def baseline_12_off_in_the_fourth_digit(folder: Path) -> None:
+    path = folder / "base_ubah.parquet"
+    frame = pd.read_parquet(path)
+    frame.iloc[-1, 0] *= 0.9997
+    frame.to_parquet(path)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (batch_into_validation, "before the validation start"),
+        (baseline_12_off_in_the_fourth_digit, "baselines' final wealth by direct loops"),
+    ],
+)
+def test_review_12_fails_on_a_tampered_artifact(ci_run, tmp_path, mutate, match) -> None:
+    from portfolio_lab.runner import NotebookFailed
+
+    summary, _ = ci_run
+    with pytest.raises(NotebookFailed, match=match):
+        tampered_review(summary.results_dir, "12_rl_rnn_colombia", mutate, tmp_path)
