@@ -122,3 +122,35 @@ def test_review_12_fails_on_a_tampered_artifact(ci_run, tmp_path, mutate, match)
     summary, _ = ci_run
     with pytest.raises(NotebookFailed, match=match):
         tampered_review(summary.results_dir, "12_rl_rnn_colombia", mutate, tmp_path)
+
+
+def weights_one_period_early(folder: Path) -> None:
+    """Seed 0's schedule holds each weight a period early, as a model reading y_{t+1} would."""
+    seed = json.loads((folder / "config.json").read_text())["seeds"][0]
+    path = folder / f"weights_seed{seed}.parquet"
+    frame = pd.read_parquet(path)
+    frame.iloc[:-1] = frame.iloc[1:].to_numpy()
+    frame.to_parquet(path)
+
+
+def ucrp_metric_off_in_the_fourth_digit(folder: Path) -> None:
+    def edit(metrics: dict) -> None:
+        for per_fee in metrics.values():
+            per_fee["UCRP"]["final_wealth"] *= 1.0003
+
+    _edit_json(folder / "metrics.json", edit)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (weights_one_period_early, "unchanged without the future"),
+        (ucrp_metric_off_in_the_fourth_digit, "baseline wealths by direct loops"),
+    ],
+)
+def test_review_10_fails_on_a_tampered_artifact(ci_run, tmp_path, mutate, match) -> None:
+    from portfolio_lab.runner import NotebookFailed
+
+    summary, _ = ci_run
+    with pytest.raises(NotebookFailed, match=match):
+        tampered_review(summary.results_dir, "10_lstm_sharpe", mutate, tmp_path)
