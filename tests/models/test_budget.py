@@ -66,6 +66,13 @@ def test_plateau_cap_and_failure(tmp_path):
     assert "optimization failed for b" in both["sentence"]
     with pytest.raises(InputError, match="no runs"):
         choose_budget(rec, ["c"])
+    # a hair above 1/N in sample but still at the uniform start: optimization failed too
+    stuck = record({"s": [[(300, 1e-5), (1000, 1e-5)]]})
+    for run in stuck["runs"]:
+        for c in run["checkpoints"]:
+            c["test"]["dist_uniform"] = 0.01
+    out = choose_budget(stuck, ["s"])
+    assert not out["beats_1n_in_sample"]["s"] and "optimization failed for s" in out["sentence"]
     assert len(budget_table(rec)) == 16
     fig = plot_training_budget(rec, budget=3000)
     assert len(fig.axes) == 4

@@ -79,13 +79,16 @@ def choose_budget(
     *,
     cap: int | None = None,
     tol: float = 0.1,
+    min_distance: float = 0.05,
 ) -> dict[str, Any]:
     """Choose the default number of steps for a chapter whose agents are ``agents``.
 
     For each agent the plateau is the first step count whose seed-mean in-sample gain over
     1/N comes within ``tol`` of its climb to the best (the rest of the way is at most
     ``tol`` of the whole climb). The budget is the largest plateau among ``agents``,
-    capped at ``cap`` (the chapter's compute limit).
+    capped at ``cap`` (the chapter's compute limit). Optimization counts as failed for an
+    agent whose in-sample gain is not positive, or whose test weights are still within
+    ``min_distance`` (½‖w − 1/N‖₁) of 1/N: it has not left its near-uniform start.
 
     Returns
     -------
@@ -122,11 +125,12 @@ def choose_budget(
             "dist_uniform": float(r["test_dist_uniform"]),
             "n_eff": float(r["test_n_eff"]),
         }
-        beats[a] = bool(r["train_gain"] > 0)
+        beats[a] = bool(r["train_gain"] > 0 and r["test_dist_uniform"] >= min_distance)
     capped = cap is not None and want > int(cap)
     parts = [
-        f"{a}: in-sample gain over 1/N {at[a]['train_gain'] * 1e4:+.1f} bp/day at "
-        f"{at[a]['study_steps']} steps, plateau at {plateau[a]}"
+        f"{a}: in-sample gain over 1/N {at[a]['train_gain'] * 1e4:+.2f} bp/day and "
+        f"½‖w − 1/N‖₁ = {at[a]['dist_uniform']:.2f} at {at[a]['study_steps']} steps, "
+        f"plateau at {plateau[a]}"
         for a in agents
     ]
     if capped:
@@ -145,8 +149,8 @@ def choose_budget(
     tail = (
         " In the study optimization failed for "
         + ", ".join(failed)
-        + ": it does not beat 1/N even on its own training days, so its test results say "
-        "nothing about the market."
+        + ": it does not beat 1/N on its own training days, or has not left the near-uniform "
+        "start, so its test results say nothing about the market."
         if failed
         else " In the study every agent beats 1/N on its own training days at this budget, so "
         "optimization succeeded in sample."
