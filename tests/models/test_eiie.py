@@ -363,3 +363,15 @@ def test_rollout_matches_predict_and_train_more_continues(prices):
     sa, sb = m.module_.state_dict(), longer.module_.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert [h["step"] for h in m.history_] == [10, 20, 30, 40]
+
+
+def test_deterministic_option_restores_torch_flags(prices):
+    import os
+
+    before = torch.are_deterministic_algorithms_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    a = EIIE(**{**SMALL, "deterministic": True}).fit(prices)
+    b = EIIE(**SMALL).fit(prices)
+    sa, sb = a.module_.state_dict(), b.module_.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)  # CPU fits are bit-identical either way
+    after = torch.are_deterministic_algorithms_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    assert before == after
