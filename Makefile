@@ -19,7 +19,7 @@ help:
 
 # scripts/install.sh is the one install path (the Docker image runs it too): it pins torch to
 # the CPU build before anything else can pull a CUDA wheel, then installs the extras.
-INSTALL_EXTRAS ?= dev,book,bench
+INSTALL_EXTRAS ?= dev,book,bench,rl
 $(STAMP): pyproject.toml scripts/install.sh
 	PYTHON=$(PYTHON) scripts/install.sh --venv $(VENV) --variant cpu --extras $(INSTALL_EXTRAS) --editable
 	touch $(STAMP)
@@ -75,6 +75,7 @@ bench: install
 	$(BIN)/python bench/backends.py
 	$(BIN)/python bench/backtest.py
 	$(BIN)/python bench/models.py
+	$(BIN)/python bench/rl.py
 
 format: install
 	$(BIN)/ruff format src tests bench scripts

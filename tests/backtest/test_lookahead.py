@@ -16,7 +16,7 @@ from portfolio_lab.backtest import (
     baseline,
     run,
 )
-from portfolio_lab.models import LSTMSharpe, WalkForwardPolicy
+from portfolio_lab.models import LSTMSharpe, MarkowitzForecaster, WalkForwardPolicy
 
 
 def _lstm(**options):
@@ -91,7 +91,18 @@ POLICIES = [
     lambda: baseline("t0"),
 ]
 
-LEARNED = [_lstm, lambda: _lstm(denoise="mp", vol_target=0.1, cost=0.01)]
+
+def _forecaster(**options):
+    model = MarkowitzForecaster(window=5, horizon=2, cov_window=10, hidden_size=3, mse_epochs=2,
+                                epochs=2, batch_size=3, random_state=0, **options)  # fmt: skip
+    return WalkForwardPolicy(model, refit_every=20, rebalance_every=2)
+
+
+LEARNED = [
+    _lstm,
+    lambda: _lstm(denoise="mp", vol_target=0.1, cost=0.01),
+    lambda: _forecaster(objective="sharpe", learn_shrinkage=True, learn_risk_aversion=True),
+]
 
 
 def perturb_after(prices, k, seed):

@@ -50,7 +50,7 @@ def test_image_and_make_install_share_the_install_script() -> None:
     assert re.search(r"^\t.*scripts/install\.sh .*--variant cpu", makefile, re.M)
     args = shlex.split(installs[0].split("scripts/install.sh", 1)[1])
     extras = set(args[args.index("--extras") + 1].split(","))
-    assert {"review", "book"} <= extras
+    assert {"review", "book", "rl"} <= extras
     assert args[args.index("--variant") + 1] == "${VARIANT}"
 
 
@@ -59,7 +59,12 @@ def test_review_notebooks_import_only_what_the_image_installs() -> None:
 
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     installed = " ".join(meta["dependencies"] + meta["optional-dependencies"]["review"]).lower()
-    module_to_dist = {"sklearn": "scikit-learn", "cvxpy": "cvxpy", "pywt": "pywavelets"}
+    module_to_dist = {
+        "sklearn": "scikit-learn",
+        "cvxpy": "cvxpy",
+        "pywt": "pywavelets",
+        "IPython": "ipykernel",
+    }
     stdlib = {"json", "math", "itertools", "pathlib", "functools", "collections", "warnings"}
     for path in sorted((REPO / "notebooks").rglob("*.ipynb")):
         cells = json.loads(path.read_text())["cells"]

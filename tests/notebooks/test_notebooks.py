@@ -85,3 +85,31 @@ def test_report_review_fails_on_a_number_not_from_its_artifact(ci_run, tmp_path:
     params.write_text("run: tampered\n")
     with pytest.raises(NotebookFailed, match="read values equal the artifact"):
         run_notebooks(params, only=["report_review"], results_dir=results, progress=False)
+
+
+@pytest.mark.parametrize("tamper", ["reported_wealth", "swapped_agent"])
+def test_rl_sb3_review_fails_on_a_tampered_artifact(ci_run, tmp_path: Path, tamper: str) -> None:
+    import shutil
+
+    import pandas as pd
+
+    from portfolio_lab.runner import NotebookFailed, run_notebooks
+
+    summary, _ = ci_run
+    results = tmp_path / "results"
+    folder = results / "tampered" / "12_rl_sb3"
+    shutil.copytree(summary.results_dir / "12_rl_sb3", folder)
+    seeds = pd.read_parquet(folder / "seeds.parquet")
+    sb3 = seeds[seeds.kind == "sb3"]
+    if tamper == "reported_wealth":  # a final wealth typed or read from another run
+        seeds.loc[sb3.index[0], "fAPV"] *= 1.001
+        seeds.to_parquet(folder / "seeds.parquet")
+        match = "fAPV by a direct loop"
+    else:  # the saved agent is not the one that traded (another seed's file)
+        a, b = sb3.tag.iloc[0], sb3.tag.iloc[1]
+        shutil.copy(folder / "agents" / b / "weights.safetensors", folder / "agents" / a)
+        match = "env weights vs saved"
+    params = tmp_path / "tampered.yaml"
+    params.write_text("run: tampered\n")
+    with pytest.raises(NotebookFailed, match=match):
+        run_notebooks(params, only=["12_rl_sb3_review"], results_dir=results, progress=False)

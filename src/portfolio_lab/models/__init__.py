@@ -3,7 +3,8 @@
 Every model is an sklearn-style estimator (``fit(prices) -> self``, ``predict(prices)``,
 ``save(path)`` / ``load(path)`` without pickle) and acts in the backtester through
 :class:`WalkForwardPolicy`, so costs and look-ahead stay in one place. torch is imported
-only when a model is fitted or loaded.
+only when a model is fitted or loaded; gymnasium and Stable-Baselines3 (the ``rl`` extra)
+only when :mod:`portfolio_lab.models.env` is imported or an :class:`SB3Allocator` fitted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from ._base import BaseAllocator
 from ._training import derive_seed, resolve_device
 from .denoise import DENOISERS, Denoiser, wavelet_denoise_windows
 from .eiie import EIIE, batch_previous, eiie_reward, geometric_starts, price_tensor
+from .end_to_end import MarkowitzForecaster
 from .features import ewma_volatility, features_of_windows, return_windows, window_features
 from .losses import (
     log_return_loss,
@@ -22,16 +24,21 @@ from .losses import (
 )
 from .lstm_sharpe import LSTMSharpe
 from .policy import WalkForwardPolicy
+from .replay import FittedPolicy
+from .sb3 import SB3Allocator
 
 __all__ = [
     "BaseAllocator",
     "LSTMSharpe",
+    "MarkowitzForecaster",
     "EIIE",
     "eiie_reward",
     "batch_previous",
     "price_tensor",
     "geometric_starts",
     "WalkForwardPolicy",
+    "FittedPolicy",
+    "SB3Allocator",
     "DENOISERS",
     "Denoiser",
     "wavelet_denoise_windows",

@@ -24,11 +24,12 @@ __all__ = ["MODEL_CLASSES", "load_model", "read_prices_file", "read_previous", "
 def _classes() -> dict[str, type]:
     from .eiie import EIIE
     from .lstm_sharpe import LSTMSharpe
+    from .sb3 import SB3Allocator
 
-    return {"LSTMSharpe": LSTMSharpe, "EIIE": EIIE}
+    return {"LSTMSharpe": LSTMSharpe, "EIIE": EIIE, "SB3Allocator": SB3Allocator}
 
 
-MODEL_CLASSES = ("LSTMSharpe", "EIIE")
+MODEL_CLASSES = ("LSTMSharpe", "EIIE", "SB3Allocator")
 
 
 def load_model(path: str | os.PathLike[str]) -> Any:

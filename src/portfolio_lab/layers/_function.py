@@ -1,0 +1,136 @@
+"""Forward and backward of the Markowitz layer.
+
+Bounded problems go through :class:`_BoundedMarkowitz`, a ``torch.autograd.Function``:
+the forward pass is the exact batched active-set solver
+(:mod:`portfolio_lab.layers._active_set`), the backward pass differentiates the KKT system
+restricted to the free set ``F`` (the bound weights are constants there). With ``d`` the
+solution of
+
+    [[a Σ_FF, C_Fᵀ], [C_F, 0]] [d_F; e] = [g_F; 0]
+
+(one solve with the forward pass's Cholesky factor of the free block and its Schur
+complement), and ``d``
+extended by zeros outside ``F``, the gradients of a loss with ``∂ℓ/∂w = g`` are
+
+    ∂ℓ/∂q = d,   ∂ℓ/∂Σ = −(a/2)(d wᵀ + w dᵀ),   ∂ℓ/∂a = −dᵀΣw,
+    ∂ℓ/∂C_l = ν_l d − e_l w,   ∂ℓ/∂c = e
+
+(``ν`` the equality multipliers, ``aΣw − q = Cᵀν + ζ``); for the utility ``q = μ, a = γ``,
+for the target form ``C = [1ᵀ; μᵀ]`` and ``c = [1; r]``, so ``∂ℓ/∂μ = ν₂ d − e₂ w`` and
+``∂ℓ/∂r = e₂``. Away from ties this is the exact derivative. At a tie (a weight at its bound
+with a zero multiplier) the solution map has two one-sided derivatives; the layer returns
+the one on which tied weights *stay at their bounds* (tie rule of the forward solver), the
+derivative of the larger active set. The Σ gradient is symmetric, as is the map from the
+symmetric part of Σ that the layer solves with.
+
+Unbounded problems (``long_only=False`` and no bounds) use the closed form written in
+differentiable torch operations (plain autograd).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._active_set import solve_active_set
+
+__all__ = ["bounded_forward", "closed_form", "standard_form"]
+
+
+def standard_form(kind: str, mu: Any, target: Any) -> tuple[Any, Any, Any]:
+    """``q``, ``C`` and ``c`` of the standard form (torch tensors, differentiable in ``mu``)."""
+    import torch
+
+    B, n = mu.shape
+    ones = torch.ones(B, 1, n, dtype=mu.dtype, device=mu.device)
+    if kind == "utility":
+        return mu, ones, torch.ones(B, 1, dtype=mu.dtype, device=mu.device)
+    q = torch.zeros_like(mu)
+    C = torch.cat([ones, mu[:, None, :]], dim=1)
+    c = torch.stack([torch.ones_like(target), target], dim=1)
+    return q, C, c
+
+
+def _function_class() -> type:
+    import torch
+
+    class _BoundedMarkowitz(torch.autograd.Function):
+        """Exact bounded Markowitz weights with the implicit free-set derivative."""
+
+        @staticmethod
+        def forward(ctx: Any, mu: Any, cov: Any, scale: Any, target: Any, lo: Any, hi: Any,
+                    opts: dict) -> Any:  # fmt: skip
+            kind = opts["kind"]
+            q, C, c = standard_form(kind, mu, target)
+            sol = solve_active_set(
+                kind, scale, cov, q, C, c, lo, hi, mu=mu,
+                max_iter=opts.get("max_iter"), method=opts.get("method", "active-set"),
+                residuals=False,
+            )  # fmt: skip
+            opts["solution"] = sol
+            ctx.kind = kind
+            red = sol.system
+            ctx.save_for_backward(sol.weights, sol.nu, red.factor, red.v, red.schur_pinv,
+                                  red.index, red.valid, cov, scale)  # fmt: skip
+            return sol.weights
+
+        @staticmethod
+        def backward(ctx: Any, grad_w: Any) -> tuple[Any, ...]:
+            w, nu, L, V, Sp, idx, valid, cov, scale = ctx.saved_tensors
+            g = torch.nan_to_num(grad_w.to(w.dtype))
+            g_f = torch.gather(g, 1, idx) * valid
+            y = torch.cholesky_solve(g_f[:, :, None], L)  # H⁻¹ g_F
+            e = (Sp @ (V.transpose(1, 2) @ g_f[:, :, None]))[..., 0]  # C_F H⁻¹ g_F
+            d_f = (y - V @ e[:, :, None])[..., 0] * valid
+            d = torch.zeros_like(w).scatter_add(1, idx, d_f)
+            Sw = (cov @ w[:, :, None])[..., 0]
+            g_mu = g_cov = g_scale = g_target = None
+            need = ctx.needs_input_grad
+            if need[1]:  # −(a/2)(d wᵀ + w dᵀ) as one batched product
+                g_cov = torch.bmm(torch.stack([d, w], dim=2), torch.stack([w, d], dim=1))
+                g_cov.mul_(-0.5 * scale[:, None, None])
+            if ctx.kind == "utility":
+                if need[0]:
+                    g_mu = d
+                if need[2]:
+                    g_scale = -(d * Sw).sum(dim=1)
+            else:
+                if need[0]:
+                    g_mu = nu[:, 1:2] * d - e[:, 1:2] * w
+                if need[3]:
+                    g_target = e[:, 1]
+            return g_mu, g_cov, g_scale, g_target, None, None, None
+
+    return _BoundedMarkowitz
+
+
+_FUNCTION: Any = None
+
+
+def bounded_forward(
+    kind: str, mu: Any, cov: Any, scale: Any, target: Any, lo: Any, hi: Any, opts: dict
+) -> Any:
+    """Apply the autograd function (built once, torch imported lazily)."""
+    global _FUNCTION
+    if _FUNCTION is None:
+        _FUNCTION = _function_class()
+    opts = {**opts, "kind": kind}
+    out = _FUNCTION.apply(mu, cov, scale, target, lo, hi, opts)
+    return out, opts.get("solution")
+
+
+def closed_form(kind: str, mu: Any, cov: Any, scale: Any, target: Any) -> Any:
+    """Unbounded weights by the closed form, in differentiable torch operations.
+
+    ``w = (aΣ)⁻¹(q + Cᵀν)`` with ``ν`` from ``C w = c`` (a Cholesky factor of ``Σ`` and an
+    ``m × m`` solve; no inverse is formed).
+    """
+    import torch
+
+    q, C, c = standard_form(kind, mu, target)
+    L = torch.linalg.cholesky(cov)
+    Y = torch.cholesky_solve(torch.cat([q[:, :, None], C.transpose(1, 2)], dim=2), L)
+    Y = Y / scale[:, None, None]
+    u0, V = Y[:, :, 0], Y[:, :, 1:]
+    S = C @ V
+    nu = torch.linalg.solve(S, (c - (C @ u0[:, :, None])[..., 0])[:, :, None])[..., 0]
+    return u0 + (V @ nu[:, :, None])[..., 0]

@@ -1,0 +1,264 @@
+"""Input checks of the Markowitz layer: shapes, dtypes, devices, finiteness, definiteness.
+
+Every problem of a batch is brought to one float64 form on the inputs' device,
+
+    min ½ a wᵀΣw − qᵀw   s.t.   C w = c,   lower ≤ w ≤ upper,
+
+with ``a = γ, q = μ, C = 1ᵀ, c = 1`` for the mean-variance utility
+``max μᵀw − (γ/2) wᵀΣw`` and ``a = 1, q = 0, C = [1ᵀ; μᵀ], c = [1; r]`` for the minimum
+variance at a target return ``r``. Bad input raises the package's typed errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import (
+    DegenerateReturnsError,
+    InfeasibleTargetError,
+    InputError,
+    NonFiniteError,
+    NotPositiveDefiniteError,
+    NotSymmetricError,
+    ShapeError,
+)
+from ..solvers._bounds import resolve_bounds
+from ..solvers._validation import SYMMETRY_RTOL
+
+__all__ = ["Problem", "prepare", "as_tensor", "check_bounds_only"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A validated batch in float64 (see the module notes for the standard form).
+
+    Attributes
+    ----------
+    mu : torch.Tensor, shape (B, n)
+    cov : torch.Tensor, shape (B, n, n)
+        Symmetrized ``(Σ + Σᵀ)/2``.
+    scale : torch.Tensor, shape (B,)
+        ``a``: the risk aversion γ, or 1 with a target return.
+    target : torch.Tensor, shape (B,) or None
+        Target returns (None for the utility).
+    lower, upper : torch.Tensor, shape (n,)
+        Bounds (±inf where none).
+    batched : bool
+        Whether the inputs had a batch axis (the output keeps their layout).
+    dtype : torch.dtype
+        The inputs' floating dtype (the output's).
+    unconstrained : bool
+        No sign constraint and no bounds: the closed form applies.
+    """
+
+    mu: Any
+    cov: Any
+    scale: Any
+    target: Any
+    lower: Any
+    upper: Any
+    batched: bool
+    dtype: Any
+    unconstrained: bool
+
+    @property
+    def kind(self) -> str:
+        """``"utility"`` or ``"target"``."""
+        return "utility" if self.target is None else "target"
+
+
+def as_tensor(x: Any, name: str, device: Any = None) -> Any:
+    """Turn ``x`` into a floating torch tensor (NumPy arrays and lists are converted).
+
+    Raises
+    ------
+    InputError
+        ``x`` is not numeric or holds a non-floating dtype that cannot be cast.
+    """
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        t = x
+    else:
+        try:
+            t = torch.as_tensor(np.asarray(x, dtype=np.float64), device=device)
+        except (TypeError, ValueError) as err:
+            raise InputError(f"{name} must be a numeric tensor or array: {err}") from err
+    if t.is_complex():
+        raise InputError(f"{name} must be real, got {t.dtype}")
+    if not t.is_floating_point():
+        t = t.to(torch.float64)
+    return t
+
+
+def _check_finite(t: Any, name: str) -> None:
+    import torch
+
+    bad = ~torch.isfinite(t.detach())
+    if bool(bad.any()):
+        raise NonFiniteError(
+            f"{name} holds {int(bad.sum())} NaN or infinite value(s); clean them before solving"
+        )
+
+
+def _per_member(x: Any, name: str, batch: int, device: Any) -> Any:
+    """Broadcast a scalar or a (B,) tensor to a (B,) float64 tensor."""
+    import torch
+
+    t = as_tensor(x, name, device)
+    if t.ndim == 0:
+        t = t.expand(batch)
+    elif t.ndim != 1 or t.shape[0] not in (1, batch):
+        raise ShapeError(f"{name} must be a scalar or have shape ({batch},), got {tuple(t.shape)}")
+    elif t.shape[0] == 1:
+        t = t.expand(batch)
+    _check_finite(t, name)
+    return t.to(device=device, dtype=torch.float64)
+
+
+def check_bounds_only(n: int, long_only: bool, bounds: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Resolve ``long_only`` and ``bounds`` to float64 NumPy vectors (InputError if infeasible)."""
+    lo, hi = resolve_bounds(n, bool(long_only), bounds, np)
+    return np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+
+
+def _return_range(mu: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest attainable ``μᵀw`` of each row of ``mu`` (B, n), exactly."""
+    if np.isfinite(lo).all() and np.isposinf(hi).all():
+        base = mu @ lo
+        spare = 1.0 - lo.sum()
+        return base + spare * mu.min(axis=1), base + spare * mu.max(axis=1)
+    from ..solvers.qp import return_range
+
+    pairs = np.array([return_range(row, lo, hi) for row in mu])
+    return pairs[:, 0], pairs[:, 1]
+
+
+def prepare(
+    mu: Any,
+    cov: Any,
+    *,
+    risk_aversion: Any = None,
+    target_return: Any = None,
+    long_only: bool = True,
+    bounds: Any = None,
+) -> Problem:
+    """Validate one call of :func:`~portfolio_lab.layers.markowitz` (see its docstring).
+
+    Returns
+    -------
+    Problem
+        The batch in float64; ``mu``, ``cov``, ``scale`` and ``target`` keep the autograd
+        graph of the inputs (only the dtype changes).
+
+    Raises
+    ------
+    ShapeError, NonFiniteError, NotSymmetricError, NotPositiveDefiniteError, InputError,
+    InfeasibleTargetError, DegenerateReturnsError
+    """
+    import torch
+
+    if risk_aversion is not None and target_return is not None:
+        raise InputError(
+            "give either risk_aversion (mean-variance utility) or target_return (minimum "
+            "variance at that return), not both"
+        )
+    mu_t = as_tensor(mu, "mu")
+    device = mu_t.device
+    cov_t = as_tensor(cov, "cov", device)
+    if cov_t.device != device:
+        raise InputError(f"mu is on {device} but cov is on {cov_t.device}; move them together")
+    if mu_t.dtype not in (torch.float32, torch.float64) or cov_t.dtype not in (
+        torch.float32,
+        torch.float64,
+    ):
+        raise InputError(f"mu and cov must be float32 or float64, got {mu_t.dtype}, {cov_t.dtype}")
+    out_dtype = torch.float64 if torch.float64 in (mu_t.dtype, cov_t.dtype) else torch.float32
+    if mu_t.ndim not in (1, 2):
+        raise ShapeError(f"mu must have shape (n,) or (batch, n), got {tuple(mu_t.shape)}")
+    if cov_t.ndim not in (2, 3) or cov_t.shape[-1] != cov_t.shape[-2]:
+        raise ShapeError(f"cov must have shape (n, n) or (batch, n, n), got {tuple(cov_t.shape)}")
+    n = int(mu_t.shape[-1])
+    if n < 1 or cov_t.shape[-1] != n:
+        raise ShapeError(f"mu has {n} assets but cov is {tuple(cov_t.shape)}")
+    batched = mu_t.ndim == 2 or cov_t.ndim == 3
+    b_mu = int(mu_t.shape[0]) if mu_t.ndim == 2 else 1
+    b_cov = int(cov_t.shape[0]) if cov_t.ndim == 3 else 1
+    if b_mu != b_cov and 1 not in (b_mu, b_cov):
+        raise ShapeError(f"mu has batch {b_mu} but cov has batch {b_cov}")
+    batch = max(b_mu, b_cov)
+    if batch < 1:
+        raise ShapeError("the batch is empty")
+    _check_finite(mu_t, "mu")
+    m64 = mu_t.to(torch.float64).reshape(-1, n).expand(batch, n)
+    c64 = cov_t.to(torch.float64).reshape(-1, n, n).expand(batch, n, n)
+    cd = c64.detach()
+    size = cd.abs().amax(dim=(-1, -2))  # NaN or inf anywhere shows here
+    if not bool(torch.isfinite(size).all()):
+        _check_finite(cov_t, "cov")
+    diff = cd - cd.transpose(-1, -2)
+    asym = torch.maximum(diff.amax(dim=(-1, -2)), -diff.amin(dim=(-1, -2)))
+    del diff
+    rtol = SYMMETRY_RTOL if cov_t.dtype == torch.float64 else 1e-5
+    bad = asym > rtol * size
+    if bool(bad.any()):
+        i = int(torch.nonzero(bad)[0, 0])
+        raise NotSymmetricError(
+            f"cov[{i}] is not symmetric: max|Σ - Σᵀ| = {float(asym[i]):.3g} exceeds "
+            f"{rtol:g} × max|Σ|; symmetrize it with (Σ + Σᵀ)/2"
+        )
+    if bool((asym > 0).any()):
+        c64 = 0.5 * (c64 + c64.transpose(-1, -2))
+    _, info = torch.linalg.cholesky_ex(c64.detach())
+    if bool((info != 0).any()):
+        i = int(torch.nonzero(info != 0)[0, 0])
+        raise NotPositiveDefiniteError(
+            f"cov[{i}] is not positive definite (its Cholesky factorization fails at pivot "
+            f"{int(info[i])}); shrink it (e.g. Ledoit-Wolf) or add a small ridge"
+        )
+    lo, hi = check_bounds_only(n, long_only, bounds)
+    unconstrained = not long_only and bounds is None
+    if target_return is None:
+        gamma = _per_member(
+            1.0 if risk_aversion is None else risk_aversion, "risk_aversion", batch, device
+        )
+        if bool((gamma.detach() <= 0).any()):
+            raise InputError("risk_aversion must be positive (it divides the expected returns)")
+        target = None
+    else:
+        gamma = torch.ones(batch, dtype=torch.float64, device=device)
+        target = _per_member(target_return, "target_return", batch, device)
+        mu_np = m64.detach().cpu().numpy()
+        spread = mu_np.max(axis=1) - mu_np.min(axis=1)
+        if bool((spread <= 1e-14 * np.maximum(1.0, np.abs(mu_np).max(axis=1))).any()):
+            i = int(np.flatnonzero(spread <= 1e-14 * np.maximum(1.0, np.abs(mu_np).max(axis=1)))[0])
+            raise DegenerateReturnsError(
+                f"every expected return of problem {i} is equal, so a target return cannot be "
+                "chosen; use risk_aversion (or a minimum-variance solver) instead"
+            )
+        if not unconstrained:
+            r = target.detach().cpu().numpy()
+            r_min, r_max = _return_range(mu_np, lo, hi)
+            tol = 1e-12 * np.maximum(1.0, np.abs(mu_np).max(axis=1))
+            out = (r > r_max + tol) | (r < r_min - tol)
+            if out.any():
+                i = int(np.flatnonzero(out)[0])
+                raise InfeasibleTargetError(
+                    f"target_return[{i}] = {r[i]:.6g} is outside the attainable range "
+                    f"[{r_min[i]:.6g}, {r_max[i]:.6g}] under these bounds; choose a target "
+                    "inside it"
+                )
+    return Problem(
+        mu=m64,
+        cov=c64,
+        scale=gamma,
+        target=target,
+        lower=torch.as_tensor(lo, dtype=torch.float64, device=device),
+        upper=torch.as_tensor(hi, dtype=torch.float64, device=device),
+        batched=batched,
+        dtype=out_dtype,
+        unconstrained=unconstrained,
+    )

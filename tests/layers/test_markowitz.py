@@ -1,0 +1,370 @@
+"""The Markowitz layer against independent references.
+
+Weights: cvxpy + Clarabel at tight tolerances and the layer's own KKT residuals.
+Gradients: central finite differences of the layer's forward pass (float64, problems
+chosen away from ties, where the solution map is smooth), ``torch.autograd.gradcheck``,
+and cvxpylayers on the same problems. Ties: the documented one-sided derivative.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from portfolio_lab import layers
+from portfolio_lab.exceptions import (
+    DegenerateReturnsError,
+    InfeasibleTargetError,
+    InputError,
+    NonFiniteError,
+    NotPositiveDefiniteError,
+    NotSymmetricError,
+    ShapeError,
+)
+from portfolio_lab.solvers import markowitz_lagrange
+
+from ._problems import batch, clarabel, factor_problem
+
+F64 = torch.float64
+
+CASES = [
+    # (label, kwargs of the layer, kwargs of the reference)
+    ("utility long-only", {"risk_aversion": 4.0}, {"gamma": 4.0}),
+    (
+        "utility box",
+        {"risk_aversion": 2.0, "long_only": False, "bounds": (-0.1, 0.3)},
+        {"gamma": 2.0, "lower": -0.1, "upper": 0.3},
+    ),  # fmt: skip
+    (
+        "utility capped",
+        {"risk_aversion": 8.0, "bounds": (None, 0.25)},
+        {"gamma": 8.0, "lower": 0.0, "upper": 0.25},
+    ),  # fmt: skip
+    ("target long-only", {"target_return": "mid"}, {"target": "mid"}),
+    (
+        "target box",
+        {"target_return": "mid", "long_only": False, "bounds": (-0.2, 0.4)},
+        {"target": "mid", "lower": -0.2, "upper": 0.4},
+    ),  # fmt: skip
+]
+
+
+def _resolve(kw: dict, mu: np.ndarray) -> dict:
+    out = dict(kw)
+    for key in ("target_return", "target"):
+        if out.get(key) == "mid":
+            out[key] = float(0.3 * mu.max() + 0.7 * np.median(mu))
+    return out
+
+
+@pytest.mark.parametrize(("label", "kw", "ref_kw"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("n", "seed"), [(5, 0), (20, 1), (60, 2)])
+def test_weights_match_clarabel_and_kkt(label, kw, ref_kw, n, seed):
+    mu, cov = factor_problem(n, seed)
+    kw, ref_kw = _resolve(kw, mu), _resolve(ref_kw, mu)
+    sol = layers.solve(torch.tensor(mu), torch.tensor(cov), **kw)
+    w = sol.weights[0].numpy()
+    ref = clarabel(mu, cov, **ref_kw)
+    assert np.abs(w - ref).max() <= 1e-7
+    assert sol.kkt_residual.max() <= 1e-10
+    assert abs(w.sum() - 1.0) <= 1e-12
+
+
+def test_unbounded_equals_closed_form_solver():
+    mu, cov = factor_problem(15, 3)
+    r = float(np.median(mu))
+    w = layers.markowitz(torch.tensor(mu), torch.tensor(cov), target_return=r, long_only=False)
+    ref = markowitz_lagrange(mu, cov, r).weights
+    assert np.abs(w.numpy() - np.asarray(ref)).max() <= 1e-10
+    g = 3.0
+    wu = layers.markowitz(torch.tensor(mu), torch.tensor(cov), risk_aversion=g, long_only=False)
+    ref_u = clarabel(mu, cov, gamma=g, lower=None)
+    assert np.abs(wu.numpy() - ref_u).max() <= 1e-7
+
+
+def test_critical_line_path_agrees_and_fallback_is_used():
+    mu, cov = batch(25, 6, seed=4)
+    a = layers.solve(torch.tensor(mu), torch.tensor(cov), risk_aversion=3.0)
+    b = layers.solve(torch.tensor(mu), torch.tensor(cov), risk_aversion=3.0, method="critical-line")
+    c = layers.solve(torch.tensor(mu), torch.tensor(cov), risk_aversion=3.0, max_iter=1)
+    assert set(b.method) == {"critical-line"}
+    assert "critical-line" in c.method  # one step never settles every member
+    for other in (b, c):
+        assert torch.equal(other.fixed, a.fixed)
+        assert (other.weights - a.weights).abs().max() <= 1e-12
+    from portfolio_lab.layers._active_set import _critical_line_member
+
+    lo, hi = np.zeros(25), np.full(25, np.inf)
+    raw = _critical_line_member("utility", mu[0], cov[0], 3.0, np.nan, lo, hi)
+    assert np.abs(raw - a.weights[0].numpy()).max() <= 1e-9
+    raw_t = _critical_line_member("target", mu[0], cov[0], 1.0, float(np.median(mu[0])), lo, hi)
+    ref_t = clarabel(mu[0], cov[0], target=float(np.median(mu[0])))
+    assert np.abs(raw_t - ref_t).max() <= 1e-7
+
+
+def test_batch_equals_loop():
+    mu, cov = batch(12, 7, seed=5)
+    gam = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], dtype=F64)
+    m = torch.tensor(mu, requires_grad=True)
+    c = torch.tensor(cov, requires_grad=True)
+    g = gam.clone().requires_grad_(True)
+    probe = torch.tensor(np.random.default_rng(0).normal(size=(7, 12)))
+    w = layers.markowitz(m, c, risk_aversion=g)
+    (w * probe).sum().backward()
+    for i in range(7):
+        mi = torch.tensor(mu[i], requires_grad=True)
+        ci = torch.tensor(cov[i], requires_grad=True)
+        gi = gam[i].clone().requires_grad_(True)
+        wi = layers.markowitz(mi, ci, risk_aversion=gi)
+        assert wi.shape == (12,)
+        (wi * probe[i]).sum().backward()
+        assert torch.allclose(wi, w[i], atol=1e-14, rtol=0)
+        assert torch.allclose(mi.grad, m.grad[i], atol=1e-12, rtol=1e-10)
+        assert torch.allclose(ci.grad, c.grad[i], atol=1e-12, rtol=1e-10)
+        assert torch.allclose(gi.grad, g.grad[i], atol=1e-12, rtol=1e-10)
+
+
+# ------------------------------------------------------------------ gradients
+def _margin(sol) -> float:
+    """Distance from a tie: smallest free weight gap and bound multiplier, relative."""
+    w, f, z = sol.weights[0], sol.fixed[0], sol.bound_multipliers[0]
+    free = w[f == 0]
+    gaps = free.abs().min() if free.numel() else torch.tensor(1.0)
+    zs = z[f != 0].abs()
+    zmin = zs.min() / z.abs().max().clamp_min(1e-300) if zs.numel() else torch.tensor(1.0)
+    return float(min(gaps, zmin))
+
+
+def _fd_check(fun, x: torch.Tensor, probe: torch.Tensor, grad: torch.Tensor, h: float,
+              sym: bool = False) -> float:  # fmt: skip
+    """Max relative error between ``grad`` and central differences of ``probe·fun(x)``."""
+    num = torch.zeros_like(x)
+    flat = x.reshape(-1)
+    idx = range(flat.numel())
+    for i in idx:
+        e = torch.zeros_like(flat)
+        e[i] = h
+        e = e.reshape(x.shape)
+        if sym:
+            e = 0.5 * (e + e.T)
+        hi = (probe * fun(x + e)).sum()
+        lo = (probe * fun(x - e)).sum()
+        num.reshape(-1)[i] = (hi - lo) / (2 * h)
+    if sym:  # a symmetric perturbation of (i, j) and (j, i) sees the symmetric gradient
+        grad = 0.5 * (grad + grad.T)
+        num = num
+    scale = grad.abs().max().clamp_min(1e-300)
+    return float((num - grad).abs().max() / scale)
+
+
+@pytest.mark.parametrize(("label", "kw", "ref_kw"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gradients_match_central_differences(label, kw, ref_kw, seed):
+    n = 8
+    mu, cov = factor_problem(n, 10 + seed)
+    kw = _resolve(kw, mu)
+    sol = layers.solve(torch.tensor(mu), torch.tensor(cov), **kw)
+    assert _margin(sol) > 1e-3, "the test problem is too close to a tie"
+    probe = torch.tensor(np.random.default_rng(seed).normal(size=n))
+    m = torch.tensor(mu, requires_grad=True)
+    c = torch.tensor(cov, requires_grad=True)
+    extra = {}
+    key = "risk_aversion" if "risk_aversion" in kw else "target_return"
+    s = torch.tensor(float(kw[key]), dtype=F64, requires_grad=True)
+    extra = {k: v for k, v in kw.items() if k not in ("risk_aversion", "target_return")}
+    w = layers.markowitz(m, c, **{key: s}, **extra)
+    (probe * w).sum().backward()
+
+    def f_mu(x):
+        return layers.markowitz(x, torch.tensor(cov), **{key: kw[key]}, **extra)
+
+    def f_cov(x):
+        return layers.markowitz(torch.tensor(mu), x, **{key: kw[key]}, **extra)
+
+    def f_s(x):
+        return layers.markowitz(torch.tensor(mu), torch.tensor(cov), **{key: x}, **extra)
+
+    with torch.no_grad():
+        assert _fd_check(f_mu, torch.tensor(mu), probe, m.grad, 1e-7) <= 1e-6
+        assert _fd_check(f_cov, torch.tensor(cov), probe, c.grad, 1e-8, sym=True) <= 1e-6
+        assert (
+            _fd_check(f_s, s.detach().clone(), probe, s.grad, 1e-7 * max(1, abs(float(s)))) <= 1e-6
+        )
+
+
+def test_gradcheck_small_cases():
+    torch.manual_seed(0)
+    n = 6
+    base = torch.randn(n, n, dtype=F64)
+
+    def cov_of(a):
+        return a @ a.transpose(-1, -2) / n + 0.2 * torch.eye(n, dtype=F64)
+
+    mu = (torch.randn(2, n, dtype=F64) * 0.5).requires_grad_(True)
+    a = (base + 0.1 * torch.randn(2, n, n, dtype=F64)).requires_grad_(True)
+    g = torch.tensor([1.5, 3.0], dtype=F64, requires_grad=True)
+    r = torch.tensor([0.1, 0.05], dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda m, x, y: layers.markowitz(m, cov_of(x), risk_aversion=y), (mu, a, g)
+    )
+    assert torch.autograd.gradcheck(
+        lambda m, x, y: layers.markowitz(m, cov_of(x), target_return=y, bounds=(None, 0.45)),
+        (mu, a, r),
+    )
+    assert torch.autograd.gradcheck(
+        lambda m, x, y: layers.markowitz(m, cov_of(x), risk_aversion=y, long_only=False), (mu, a, g)
+    )
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_gradients_match_cvxpylayers():
+    cp = pytest.importorskip("cvxpy")
+    cvl = pytest.importorskip("cvxpylayers.torch")
+    n, gamma = 10, 5.0
+    mu, cov = batch(n, 4, seed=7)
+    w = cp.Variable(n)
+    m = cp.Parameter(n)
+    lp = cp.Parameter((n, n))
+    prob = cp.Problem(
+        cp.Maximize(m @ w - gamma / 2 * cp.sum_squares(lp.T @ w)), [cp.sum(w) == 1, w >= 0]
+    )
+    layer = cvl.CvxpyLayer(prob, parameters=[m, lp], variables=[w])
+    probe = torch.tensor(np.random.default_rng(1).normal(size=(4, n)))
+    outs = {}
+    for name in ("ours", "cvxpylayers"):
+        mt = torch.tensor(mu, requires_grad=True)
+        ct = torch.tensor(cov, requires_grad=True)
+        if name == "ours":
+            wt = layers.markowitz(mt, ct, risk_aversion=gamma)
+        else:
+            (wt,) = layer(
+                mt, torch.linalg.cholesky(ct), solver_args={"eps": 1e-12, "max_iters": 200000}
+            )
+        (probe * wt).sum().backward()
+        outs[name] = (wt.detach(), mt.grad, 0.5 * (ct.grad + ct.grad.transpose(1, 2)))
+    (w1, gm1, gc1), (w2, gm2, gc2) = outs["ours"], outs["cvxpylayers"]
+    assert (w1 - w2).abs().max() <= 1e-7
+    assert float((gm1 - gm2).abs().max() / gm1.abs().max()) <= 1e-5
+    assert float((gc1 - gc2).abs().max() / gc1.abs().max()) <= 1e-5
+
+
+# ------------------------------------------------------------------ ties
+def _tie_problem():
+    """Asset 3 sits at its lower bound with a zero multiplier; asset 4 with a positive one."""
+    rng = np.random.default_rng(3)
+    n = 5
+    a = rng.normal(size=(n, n))
+    cov = a @ a.T / n + 0.5 * np.eye(n)
+    w_star = np.array([0.3, 0.5, 0.2, 0.0, 0.0])
+    gamma, nu = 2.0, 0.1
+    mu = gamma * cov @ w_star - nu
+    mu[4] -= 0.05  # ζ₄ = 0.05 > 0; ζ₃ = 0 exactly: a tie
+    return mu, cov, gamma, w_star
+
+
+def test_tie_rule_holds_tied_weight_at_its_bound():
+    mu, cov, gamma, w_star = _tie_problem()
+    sol = layers.solve(torch.tensor(mu), torch.tensor(cov), risk_aversion=gamma)
+    assert np.abs(sol.weights[0].numpy() - w_star).max() <= 1e-12
+    assert sol.fixed[0].tolist() == [0, 0, 0, -1, -1]
+    assert "stay at their bounds" in layers.TIE_RULE
+
+
+def test_tie_gradient_is_the_one_sided_derivative_on_the_bound_branch():
+    mu, cov, gamma, _ = _tie_problem()
+    probe = torch.tensor([0.4, -1.0, 0.3, 2.0, 0.7], dtype=F64)
+    m = torch.tensor(mu, requires_grad=True)
+    w = layers.markowitz(m, torch.tensor(cov), risk_aversion=gamma)
+    (probe * w).sum().backward()
+    grad = m.grad.clone()
+    assert torch.isfinite(grad).all()
+    assert float(grad[3]) == 0.0
+    rng = np.random.default_rng(0)
+    h = 1e-7
+    base = float((probe * w.detach()).sum())
+    checked = {"bound": 0, "enter": 0}
+    for _ in range(12):
+        d = torch.tensor(rng.normal(size=5))
+        for side in (1.0, -1.0):
+            x = torch.tensor(mu) + side * h * d
+            s = layers.solve(x, torch.tensor(cov), risk_aversion=gamma)
+            one_sided = side * (float((probe * s.weights[0]).sum()) - base) / h
+            if int(s.fixed[0, 3]) == -1:  # the branch the tie rule differentiates
+                assert abs(one_sided - float(grad @ d)) <= 1e-6 * float(grad.abs().max())
+                checked["bound"] += 1
+            else:
+                checked["enter"] += 1
+    assert checked["bound"] >= 6 and checked["enter"] >= 3
+    # entering along +e3 has a different derivative: the two branches really differ
+    x = torch.tensor(mu)
+    x[3] += h
+    s = layers.solve(x, torch.tensor(cov), risk_aversion=gamma)
+    right = (float((probe * s.weights[0]).sum()) - base) / h
+    assert abs(right - float(grad[3])) > 1e-3
+
+
+def test_gradient_at_a_vertex_target_is_finite():
+    mu, cov = factor_problem(6, 5)
+    m = torch.tensor(mu, requires_grad=True)
+    w = layers.markowitz(m, torch.tensor(cov), target_return=float(mu.max()))
+    assert abs(float(w.detach()[int(np.argmax(mu))]) - 1.0) <= 1e-12
+    w.sum().backward()
+    assert torch.isfinite(m.grad).all()
+
+
+# ------------------------------------------------------------------ dtypes, errors
+def test_float32_in_float32_out():
+    mu, cov = factor_problem(10, 6)
+    w32 = layers.markowitz(
+        torch.tensor(mu, dtype=torch.float32), torch.tensor(cov, dtype=torch.float32)
+    )
+    w64 = layers.markowitz(torch.tensor(mu), torch.tensor(cov))
+    assert w32.dtype == torch.float32
+    assert (w32.double() - w64).abs().max() <= 1e-5
+
+
+def test_typed_errors():
+    mu, cov = factor_problem(4, 0)
+    m, c = torch.tensor(mu), torch.tensor(cov)
+    bad = m.clone()
+    bad[1] = float("nan")
+    with pytest.raises(NonFiniteError):
+        layers.markowitz(bad, c)
+    asym = c.clone()
+    asym[0, 1] += 1e-3
+    with pytest.raises(NotSymmetricError):
+        layers.markowitz(m, asym)
+    with pytest.raises(NotPositiveDefiniteError):
+        layers.markowitz(m, c - 2 * torch.linalg.eigvalsh(c).max() * torch.eye(4, dtype=F64))
+    with pytest.raises(InputError, match="sum of upper bounds"):
+        layers.markowitz(m, c, bounds=(0.0, 0.2))
+    with pytest.raises(InfeasibleTargetError):
+        layers.markowitz(m, c, target_return=float(mu.max()) + 1e-3)
+    with pytest.raises(InputError, match="not both"):
+        layers.markowitz(m, c, risk_aversion=1.0, target_return=0.0)
+    with pytest.raises(InputError, match="positive"):
+        layers.markowitz(m, c, risk_aversion=-1.0)
+    with pytest.raises(ShapeError):
+        layers.markowitz(m[:3], c)
+    with pytest.raises(ShapeError):
+        layers.markowitz(torch.stack([m, m]), torch.stack([c, c, c]))
+    with pytest.raises(DegenerateReturnsError):
+        layers.markowitz(torch.ones(4, dtype=F64), c, target_return=1.0)
+    with pytest.raises(NonFiniteError):
+        layers.markowitz(m, c, risk_aversion=torch.tensor(float("inf")))
+
+
+# ------------------------------------------------------------------ invariants
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 9), seed=st.integers(0, 10_000), gamma=st.floats(0.5, 50.0))
+def test_permutation_equivariance_and_feasibility(n, seed, gamma):
+    mu, cov = factor_problem(n, seed)
+    perm = np.random.default_rng(seed).permutation(n)
+    w = layers.markowitz(torch.tensor(mu), torch.tensor(cov), risk_aversion=gamma).numpy()
+    wp = layers.markowitz(torch.tensor(mu[perm]), torch.tensor(cov[np.ix_(perm, perm)]),
+                          risk_aversion=gamma).numpy()  # fmt: skip
+    assert np.abs(wp - w[perm]).max() <= 1e-10
+    assert abs(w.sum() - 1.0) <= 1e-12 and w.min() >= -1e-15
