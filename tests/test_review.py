@@ -45,3 +45,32 @@ def test_both_kinds_compare_the_right_way() -> None:
     review.check("ge pass", 1.0, 1.0, kind=">=")
     review.check("ge fail", 0.5, 1.0, kind=">=")
     assert review.verdict()["passed"].tolist() == [True, False, True, False]
+
+
+def test_baseline_wealth_by_loop_matches_the_engine():
+    import numpy as np
+    import pandas as pd
+
+    from portfolio_lab import backtest
+    from portfolio_lab.backtest import MarkowitzPolicy, baseline
+    from portfolio_lab.review import baseline_wealth_by_loop
+
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0.97, 1.03, (60, 4))
+    prices = pd.DataFrame(
+        np.vstack([np.ones(4), np.cumprod(x, axis=0)]),
+        index=pd.bdate_range("2020-01-01", periods=61),
+        columns=list("ABCD"),
+    )
+    fee = 0.0025
+    pols = {
+        "ubah": baseline("ubah"),
+        "ucrp": baseline("ucrp"),
+        "best_stock": baseline("best_stock"),
+        "1/N": MarkowitzPolicy("equal_weight", window=21, rebalance_every=21),
+    }
+    for name, pol in pols.items():
+        engine = backtest.run(pol, prices, fee=fee).final_wealth
+        assert baseline_wealth_by_loop(name, x, fee) == pytest.approx(engine, rel=1e-10), name
+    with pytest.raises(ValueError, match="unknown baseline"):
+        baseline_wealth_by_loop("olmar", x, fee)

@@ -68,13 +68,20 @@ def _parser() -> argparse.ArgumentParser:
         "predict",
         help="load a saved model and print the weights for the next period",
         description="Exit status 2 when the model is missing, the tickers differ from the "
-        "model's, or the history is too short.",
+        "model's, the history is too short, or a model that reads its held weights (EIIE) "
+        "gets no --previous.",
     )
     pred.add_argument("--model", required=True, metavar="PATH", help="saved model folder")
     src = pred.add_mutually_exclusive_group()
     src.add_argument("--source", metavar="NAME", help="load_prices source (default: sp500)")
     src.add_argument("--prices", metavar="FILE", help="CSV (dates first) or parquet of prices")
     pred.add_argument("--asof", metavar="DATE", help="use prices up to this date")
+    pred.add_argument(
+        "--previous",
+        metavar="FILE|cash",
+        help="weights held now, cash included (JSON or CSV), or 'cash'; required by models "
+        "that read their held weights (EIIE)",
+    )
     pred.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pred.add_argument(
         "--out",
@@ -101,10 +108,27 @@ def _predict(args: argparse.Namespace) -> int:
 
     from .data import load_prices
     from .exceptions import DataError, InputError
-    from .models.predict import load_model, predict_next, read_prices_file
+    from .models.predict import load_model, predict_next, read_previous, read_prices_file
 
     try:
         model = load_model(args.model)
+        previous = None
+        if getattr(model, "uses_previous_weights", False):
+            if args.previous is None:
+                print(
+                    f"portfolio-lab predict: error: a {type(model).__name__} trades from the "
+                    "weights it holds; pass --previous FILE (JSON or CSV of the current weights, "
+                    "cash included) or --previous cash",
+                    file=sys.stderr,
+                )
+                return 2
+            previous = read_previous(args.previous, model)
+        elif args.previous is not None:
+            print(
+                f"portfolio-lab predict: note: a {type(model).__name__} does not read held "
+                "weights; --previous is ignored",
+                file=sys.stderr,
+            )
         if args.prices:
             prices = read_prices_file(args.prices)
             origin = str(args.prices)
@@ -117,7 +141,7 @@ def _predict(args: argparse.Namespace) -> int:
             else:
                 prices = load_prices(source, validate=False)
             origin = source
-        weights = predict_next(model, prices, asof=args.asof)
+        weights = predict_next(model, prices, asof=args.asof, previous=previous)
     except (InputError, DataError) as exc:
         print(f"portfolio-lab predict: error: {exc}", file=sys.stderr)
         return 2
@@ -128,6 +152,8 @@ def _predict(args: argparse.Namespace) -> int:
         "asof": weights.name,
         "weights": {str(k): float(v) for k, v in weights.items()},
     }
+    if previous is not None:
+        record["previous"] = args.previous
     if args.out:
         from ._io import write_json
 

@@ -29,6 +29,7 @@ __all__ = [
     "ColumnMismatchError",
     "NotFittedError",
     "ModelFileError",
+    "ModelStateError",
 ]
 
 
@@ -114,3 +115,7 @@ class NotFittedError(InputError):
 
 class ModelFileError(InputError):
     """A saved model folder is missing, incomplete, or does not match the loading class."""
+
+
+class ModelStateError(InputError):
+    """A loaded model lacks the state an operation needs (e.g. online learning)."""

@@ -25,6 +25,7 @@ __all__ = [
     "notebook_output_text",
     "absent",
     "wealth_by_loop",
+    "baseline_wealth_by_loop",
 ]
 
 #: The comparisons :meth:`Review.check` accepts: ``kind`` -> ``passed(value, tol)``.
@@ -163,6 +164,49 @@ def wealth_by_loop(
         out[t] = mu * g - 1.0
         held = weights[t] * relatives[t] / g
     return out
+
+
+def baseline_wealth_by_loop(name: str, relatives: np.ndarray, fee: float) -> float:
+    """Compute the final wealth of a simple baseline by a direct loop, for reviews.
+
+    Written apart from :mod:`portfolio_lab.backtest` (its strategies and engine): the
+    weights by plain rules, the costs by :func:`wealth_by_loop` (the brute-force root of the
+    cash account), starting all in cash as the backtester does.
+
+    Parameters
+    ----------
+    name : {"ubah", "ucrp", "1/N", "best_stock"}
+        Buy 1/N and hold; rebalance to 1/N daily; rebalance to 1/N every 21 periods from
+        the first; the asset with the best final relative product, bought and held.
+    relatives : numpy.ndarray, shape (T, n)
+        Price relatives of the assets (no cash column).
+    fee : float
+        Proportional cost per side.
+
+    Returns
+    -------
+    float
+    """
+    x = np.asarray(relatives, dtype=float)
+    T, n = x.shape
+    xc = np.hstack([np.ones((T, 1)), x])
+    uniform = np.concatenate([[0.0], np.full(n, 1.0 / n)])
+    w = np.empty((T, n + 1))
+    if name == "best_stock":
+        w[:] = 0.0
+        w[:, 1 + int(np.argmax(np.prod(x, axis=0)))] = 1.0
+    elif name in ("ubah", "ucrp", "1/N"):
+        for t in range(T):
+            if t == 0 or name == "ucrp" or (name == "1/N" and t % 21 == 0):
+                w[t] = uniform
+            else:
+                g = w[t - 1] * xc[t - 1]
+                w[t] = g / g.sum()
+    else:
+        raise ValueError(f"unknown baseline {name!r}; use ubah, ucrp, 1/N or best_stock")
+    start = np.zeros(n + 1)
+    start[0] = 1.0
+    return float(np.prod(1.0 + wealth_by_loop(w, xc, start, fee, cash=True)))
 
 
 def reread(entry: dict, roots: dict[str, str]) -> object:

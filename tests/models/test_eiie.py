@@ -11,10 +11,18 @@ from portfolio_lab.exceptions import (
     InputError,
     InsufficientHistoryError,
     ModelFileError,
+    ModelStateError,
     NonFiniteError,
     ShapeError,
 )
-from portfolio_lab.models import EIIE, WalkForwardPolicy, geometric_starts, price_tensor
+from portfolio_lab.models import (
+    EIIE,
+    WalkForwardPolicy,
+    batch_previous,
+    eiie_reward,
+    geometric_starts,
+    price_tensor,
+)
 
 from ._fixtures import make_prices
 
@@ -74,13 +82,129 @@ def test_price_tensor_normalizations(prices):
         x[0, 1, 2, 0], f["high"].iloc[16, 2] / f["close"].iloc[20, 2] - 1, rtol=1e-5
     )
     y = price_tensor(stack, np.array([20]), 5, "open", 0, 3)
-    np.testing.assert_allclose(y[0, 3], 0.0, atol=1e-7)  # open / open
+    np.testing.assert_allclose(y[0, 3, :, -1], 0.0, atol=1e-7)  # the last open / itself
     np.testing.assert_allclose(
         y[0, 0, 1, 4], f["close"].iloc[20, 1] / f["open"].iloc[20, 1] - 1, rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        y[0, 0, 1, 0], f["close"].iloc[16, 1] / f["open"].iloc[20, 1] - 1, rtol=1e-5
     )
     # scale invariance
     z = price_tensor(stack * np.array([2.0, 5.0, 0.1, 30.0]), np.array([20]), 5, "close", 0, 3)
     np.testing.assert_allclose(x, z, atol=1e-6)
+
+
+def test_open_normalization_keeps_close_to_close_moves(prices):
+    """normalize="open" divides by the open of the window's last period, not each row's."""
+    f = ohlc(prices)
+    stack = np.stack([f[k].to_numpy() for k in ("close", "high", "low", "open")])
+    ends = np.array([20, 57, 100])
+    x = price_tensor(stack, ends, 8, "open", 0, 3).astype(float)
+    close = f["close"].to_numpy()
+    for k, t in enumerate(ends):
+        rows = np.arange(t - 7, t + 1)
+        # ratios of consecutive closes in the tensor are the close-to-close relatives
+        np.testing.assert_allclose(
+            (x[k, 0, :, 1:] + 1) / (x[k, 0, :, :-1] + 1),
+            (close[rows[1:]] / close[rows[:-1]]).T,
+            rtol=1e-5,
+        )
+    # no channel is constant along the window (the old per-row open made 'open' all zeros)
+    assert (x.std(axis=3) > 1e-4).all()
+    with pytest.raises(InputError, match="open_index"):
+        price_tensor(stack, ends, 8, "open", 0, None)
+
+
+def test_batch_cost_reaches_the_previous_output():
+    """With cost_reference="batch" the reward's gradient reaches w(t-1) through the cost."""
+    rng = np.random.default_rng(3)
+    B, n, c = 4, 3, 0.01
+    logits = torch.tensor(rng.normal(size=(B, n + 1)), dtype=torch.float64, requires_grad=True)
+    y = torch.tensor(np.c_[np.ones(B), rng.uniform(0.95, 1.05, (B, n))], dtype=torch.float64)
+    first = torch.full((1, n + 1), 1.0 / (n + 1), dtype=torch.float64)
+
+    def reward_of(z, ref, cost=c):
+        w = torch.softmax(z, dim=1)
+        held = batch_previous(w, first, y) if ref == "batch" else first.expand(B, -1)
+        return eiie_reward(w, held, y, cost)
+
+    for ref in ("batch", "pvm"):
+        (g,) = torch.autograd.grad(reward_of(logits, ref), logits)
+        (g0,) = torch.autograd.grad(reward_of(logits, ref, 0.0), logits)
+        # finite differences agree with autograd
+        eps = 1e-6
+        fd = np.zeros((B, n + 1))
+        for i in range(B):
+            for j in range(n + 1):
+                d = torch.zeros_like(logits)
+                d[i, j] = eps
+                fd[i, j] = (reward_of(logits + d, ref) - reward_of(logits - d, ref)).item() / (
+                    2 * eps
+                )
+        np.testing.assert_allclose(g.numpy(), fd, atol=1e-8)
+        # the cost part of the gradient on output 0 (what period 1 pays for moving off it)
+        cost_grad_on_first = (g - g0)[0].abs().sum().item()
+        if ref == "batch":
+            assert cost_grad_on_first > 1e-6
+        else:
+            # with PVM held weights output 0 pays only its own move from the PVM row
+            w = torch.softmax(logits, dim=1)
+            own = torch.autograd.grad(
+                torch.log(1 - c * (w[0, 1:] - first[0, 1:]).abs().sum()) / B, logits
+            )[0]
+            np.testing.assert_allclose((g - g0)[0].numpy(), own[0].numpy(), atol=1e-12)
+    # the row-0 held weights are the PVM row, later rows the drifted previous outputs
+    w = torch.softmax(logits, dim=1).detach()
+    held = batch_previous(w, first, y)
+    np.testing.assert_allclose(held[0].numpy(), first[0].numpy())
+    grown = (w[1] * y[1]).numpy()
+    np.testing.assert_allclose(held[2].numpy(), grown / grown.sum())
+
+
+def test_cost_reference_changes_training(prices):
+    a = EIIE(**SMALL).fit(prices)
+    b = EIIE(**{**SMALL, "cost_reference": "pvm"}).fit(prices)
+    assert not torch.equal(
+        a.module_.state_dict()["head.conv.weight"], b.module_.state_dict()["head.conv.weight"]
+    )
+    with pytest.raises(InputError, match="cost_reference"):
+        EIIE(**{**SMALL, "cost_reference": "x"}).fit(prices)
+
+
+def test_restore_resets_optimizer_and_pvm(prices):
+    """The kept checkpoint brings back its Adam moments and PVM, as a shorter fit ends."""
+    kw = {**SMALL, "steps": 80, "validation_fraction": 0.2, "eval_every": 10, "lr": 0.05}
+    a = EIIE(**kw).fit(prices)
+    assert 10 <= a.best_step_ < 80  # a discarded trajectory exists
+    b = EIIE(**{**kw, "steps": a.best_step_}).fit(prices)
+    sa, sb = a.module_.state_dict(), b.module_.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    np.testing.assert_array_equal(a.pvm_, b.pvm_)
+    oa, ob = a._opt.state_dict()["state"], b._opt.state_dict()["state"]
+    for i in oa:
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(oa[i][key], ob[i][key])
+    for key in ("pvm_read", "written"):
+        np.testing.assert_array_equal(a.last_batch_[key], b.last_batch_[key])
+
+
+def test_loaded_agent_learns_online_like_the_saved_one(prices, tmp_path):
+    m = EIIE(**{**SMALL, "online_steps": 2}).fit(prices.iloc[:120])
+    m.save(tmp_path / "full")
+    back = EIIE.load(tmp_path / "full")
+    rel = prices.to_numpy()[120:132] / prices.to_numpy()[119:131]
+    held = np.array([0.2, 0.2, 0.2, 0.2, 0.2])
+    m.update_relatives(rel)
+    back.update_relatives(rel)
+    np.testing.assert_array_equal(
+        m.predict_relatives(rel, previous=held), back.predict_relatives(rel, previous=held)
+    )
+    np.testing.assert_array_equal(m.pvm_, back.pvm_)
+    m.save(tmp_path / "bare", training_state=False)
+    bare = EIIE.load(tmp_path / "bare")
+    assert bare.predict_relatives(rel, previous=held).sum() == pytest.approx(1.0)
+    with pytest.raises(ModelStateError, match="online"):
+        bare.update_relatives(rel)
 
 
 def test_ohlc_features(prices):
@@ -202,3 +326,52 @@ def test_policy_with_ohlc_features_is_causal(prices):
     assert not np.array_equal(a.weights.to_numpy()[101:], b.weights.to_numpy()[101:])
     with pytest.raises(InputError, match="online"):
         WalkForwardPolicy(EIIE(online_steps=1), refit_every=5, features=f)
+
+
+@pytest.mark.parametrize("n_features", [1, 4])
+def test_cnn_body_equals_the_convolutions(n_features):
+    """The matrix-product body computes what the two Conv2d layers compute."""
+    from portfolio_lab.models.eiie import build_network
+
+    torch.manual_seed(0)
+    net = build_network("cnn", n_features, 12, 20, True).double()
+    x = torch.randn(5, n_features, 7, 12, dtype=torch.float64)
+    ref = torch.relu(net.conv2(torch.relu(net.conv1(x))))
+    torch.testing.assert_close(net.body(x), ref, rtol=1e-12, atol=1e-12)
+    prev = torch.rand(5, 7, dtype=torch.float64)
+    z = torch.cat([ref, prev[:, None, :, None]], dim=1)
+    logits = net.head.conv(z)[:, 0, :, 0]
+    want = torch.softmax(torch.cat([net.head.cash_bias.expand(5, 1), logits], dim=1), dim=1)
+    torch.testing.assert_close(net(x, prev), want, rtol=1e-12, atol=1e-12)
+
+
+def test_rollout_matches_predict_and_train_more_continues(prices):
+    m = EIIE(**{**SMALL, "steps": 20, "eval_every": 10}).fit(prices.iloc[:120])
+    roll = m.rollout(prices)
+    assert roll.shape == (len(prices) - SMALL["window"] + 1, 5)
+    # each row equals predict on the window ending there, from the drifted previous row
+    t = 60
+    i = t - SMALL["window"] + 1
+    w_prev = roll.iloc[i - 1].to_numpy()
+    y = np.r_[1.0, prices.to_numpy()[t] / prices.to_numpy()[t - 1]]
+    held = w_prev * y / (w_prev @ y)
+    want = m.predict(prices.iloc[: t + 1], previous=held)
+    np.testing.assert_allclose(roll.iloc[i].to_numpy(), want.to_numpy(), atol=1e-6)
+    # 20 steps, then 20 more = one fit of 40 steps (without checkpoint choice)
+    longer = EIIE(**{**SMALL, "steps": 40, "eval_every": 10}).fit(prices.iloc[:120])
+    m.train_more(20)
+    sa, sb = m.module_.state_dict(), longer.module_.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert [h["step"] for h in m.history_] == [10, 20, 30, 40]
+
+
+def test_deterministic_option_restores_torch_flags(prices):
+    import os
+
+    before = torch.are_deterministic_algorithms_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    a = EIIE(**{**SMALL, "deterministic": True}).fit(prices)
+    b = EIIE(**SMALL).fit(prices)
+    sa, sb = a.module_.state_dict(), b.module_.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)  # CPU fits are bit-identical either way
+    after = torch.are_deterministic_algorithms_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    assert before == after

@@ -263,3 +263,25 @@ def test_cost_in_the_loss_lowers_turnover():
         return np.abs(np.diff(w, axis=0)).sum(axis=1).mean()
 
     assert turnover(dear) < turnover(free)
+
+
+@pytest.mark.parametrize("denoise", ["none", "mp"])
+def test_window_views_equal_the_materialized_features(prices, denoise):
+    """The per-batch unfold views give the features window_features would copy out."""
+    from portfolio_lab.models.denoise import Denoiser
+    from portfolio_lab.models.lstm_sharpe import _feature_scale
+
+    m = LSTMSharpe(window=12, denoise=denoise)
+    r = prices.to_numpy()[1:] / prices.to_numpy()[:-1] - 1.0
+    m.denoiser_ = Denoiser(denoise).fit(r[:120])
+    ends = np.arange(11, len(r) - 1)
+    want = m._inputs(r, ends)  # (k, L, n, 2), the materialized path predict uses
+    inputs = m._window_inputs(r, ends, "cpu")
+    got = inputs(torch.arange(len(ends))).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    sel = torch.tensor([5, 0, 17])
+    np.testing.assert_allclose(inputs(sel).numpy(), want[[5, 0, 17]], rtol=1e-5, atol=1e-7)
+    # the streaming feature scale equals the std of the materialized training windows
+    np.testing.assert_allclose(
+        _feature_scale(inputs, 100, chunk=7), want[:100].astype(float).std(axis=(0, 1)), rtol=1e-6
+    )

@@ -1,5 +1,7 @@
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from portfolio_lab.cli import main
@@ -56,8 +58,35 @@ def test_predict_loads_an_eiie_agent(tmp_path, capsys):
 
     prices = load_prices("olps:djia").iloc[:120]
     folder = tmp_path / "agent"
-    EIIE(window=10, steps=5, batch_size=16, random_state=0).fit(prices).save(folder)
-    assert main(["predict", "--model", str(folder), "--source", "olps:djia", "--json"]) == 0
+    agent = EIIE(window=10, steps=5, batch_size=16, random_state=0).fit(prices)
+    agent.save(folder)
+    cmd = ["predict", "--model", str(folder), "--source", "olps:djia", "--json"]
+    # the agent trades from what it holds: without --previous the command refuses
+    assert main(cmd) == 2
+    assert "--previous" in capsys.readouterr().err
+    assert main([*cmd, "--previous", "cash"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["class"] == "EIIE" and list(record["weights"])[0] == "cash"
     assert sum(record["weights"].values()) == pytest.approx(1.0)
+    full = load_prices("olps:djia")
+    cash = np.r_[1.0, np.zeros(full.shape[1])]
+    want = EIIE.load(folder).predict(full.iloc[-10:], previous=cash)
+    assert record["weights"] == pytest.approx(want.to_dict(), abs=1e-12)
+    # yesterday's record as today's held weights (JSON), and a two-column CSV
+    held = tmp_path / "held.json"
+    held.write_text(json.dumps(record))
+    assert main([*cmd, "--previous", str(held)]) == 0
+    again = json.loads(capsys.readouterr().out)
+    want = EIIE.load(folder).predict(full.iloc[-10:], previous=list(record["weights"].values()))
+    assert again["weights"] == pytest.approx(want.to_dict(), abs=1e-12)
+    csv = tmp_path / "held.csv"
+    pd.Series(record["weights"]).rename_axis("asset").rename("weight").to_csv(csv)
+    assert main([*cmd, "--previous", str(csv)]) == 0
+    assert json.loads(capsys.readouterr().out)["weights"] == pytest.approx(again["weights"])
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"cash": 0.5, "NOPE": 0.5}))
+    assert main([*cmd, "--previous", str(bad)]) == 2
+    assert "does not hold" in capsys.readouterr().err
+    bad.write_text(json.dumps({"cash": 0.5}))
+    assert main([*cmd, "--previous", str(bad)]) == 2
+    assert "sum to one" in capsys.readouterr().err

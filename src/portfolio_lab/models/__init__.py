@@ -12,7 +12,7 @@ from __future__ import annotations
 from ._base import BaseAllocator
 from ._training import derive_seed, resolve_device
 from .denoise import DENOISERS, Denoiser, wavelet_denoise_windows
-from .eiie import EIIE, eiie_reward, geometric_starts, price_tensor
+from .eiie import EIIE, batch_previous, eiie_reward, geometric_starts, price_tensor
 from .end_to_end import MarkowitzForecaster
 from .features import ewma_volatility, features_of_windows, return_windows, window_features
 from .losses import (
@@ -33,6 +33,7 @@ __all__ = [
     "MarkowitzForecaster",
     "EIIE",
     "eiie_reward",
+    "batch_previous",
     "price_tensor",
     "geometric_starts",
     "WalkForwardPolicy",

@@ -53,14 +53,54 @@ def derive_seed(random_state: int | None, *keys: int) -> int:
 
 
 @contextmanager
-def seeded(seed: int, device: str = "cpu") -> Iterator[np.random.Generator]:
-    """Seed torch (forked, restored on exit) and yield a NumPy generator for ``seed``."""
+def seeded(
+    seed: int, device: str = "cpu", *, deterministic: bool = False
+) -> Iterator[np.random.Generator]:
+    """Seed torch (forked, restored on exit) and yield a NumPy generator for ``seed``.
+
+    With ``deterministic=True`` torch's deterministic algorithms, the cuDNN flags
+    (``deterministic=True``, ``benchmark=False``) and the cuBLAS workspace setting
+    (``CUBLAS_WORKSPACE_CONFIG=:4096:8``) hold inside the block and are restored after it:
+    two CUDA fits with the same seed are then bit-identical (CPU fits are anyway).
+    """
     import torch
 
     devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
-    with torch.random.fork_rng(devices=devices, enabled=True):
+    with torch.random.fork_rng(devices=devices, enabled=True), _deterministic(deterministic):
         torch.manual_seed(seed)
         yield np.random.default_rng(seed)
+
+
+@contextmanager
+def _deterministic(on: bool) -> Iterator[None]:
+    """Switch torch's deterministic mode on inside the block (no-op when ``on`` is False)."""
+    if not on:
+        yield
+        return
+    import os
+
+    import torch
+
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+        os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    )
+    os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0])
+        torch.backends.cudnn.deterministic = saved[1]
+        torch.backends.cudnn.benchmark = saved[2]
+        if saved[3] is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[3]
 
 
 @dataclass(frozen=True)

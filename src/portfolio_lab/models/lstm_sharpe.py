@@ -45,6 +45,32 @@ __all__ = ["LSTMSharpe", "LSTMSharpeNet"]
 _LOSSES = ("sharpe", "log")
 
 
+def _feature_scale(inputs: Any, n_train: int, chunk: int = 256) -> np.ndarray:
+    """Per-asset, per-feature standard deviation over the training samples and lags.
+
+    Accumulated in float64 over chunks of samples, so no (samples, window, assets) array
+    is ever formed.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, 2)
+        Floored to 1 where a feature is constant.
+    """
+    import torch
+
+    total, sq, count = None, None, 0
+    for a in range(0, n_train, chunk):
+        x = inputs(torch.arange(a, min(a + chunk, n_train))).double()  # (b, L, n, 2)
+        s1, s2 = x.sum(dim=(0, 1)), (x * x).sum(dim=(0, 1))
+        total = s1 if total is None else total + s1
+        sq = s2 if sq is None else sq + s2
+        count += x.shape[0] * x.shape[1]
+    mean = total / count
+    var = (sq / count - mean * mean).clamp_min(0.0)
+    scale = var.sqrt().cpu().numpy()
+    return np.where(scale > 1e-12, scale, 1.0)
+
+
 def _net_class() -> type:
     import torch
     from torch import nn
@@ -170,6 +196,9 @@ class LSTMSharpe(BaseAllocator):
         None (default): an epoch is one pass over every training block. An integer caps
         an epoch at that many blocks drawn without replacement, so the cost of a fit does
         not grow with an expanding training window (a compute budget, not a model choice).
+    deterministic : bool
+        Deterministic torch algorithms, cuDNN flags and the cuBLAS workspace setting
+        during the fit (bit-identical reruns on CUDA; CPU fits are bit-identical anyway).
 
     Attributes
     ----------
@@ -210,6 +239,7 @@ class LSTMSharpe(BaseAllocator):
         vol_span: int = 50,
         periods_per_year: int = 252,
         steps_per_epoch: int | None = None,
+        deterministic: bool = False,
     ) -> None:
         self.window = window
         self.hidden_size = hidden_size
@@ -232,6 +262,7 @@ class LSTMSharpe(BaseAllocator):
         self.vol_span = vol_span
         self.periods_per_year = periods_per_year
         self.steps_per_epoch = steps_per_epoch
+        self.deterministic = deterministic
 
     # ----------------------------------------------------------------- checks
     def _check_params(self) -> None:
@@ -287,6 +318,45 @@ class LSTMSharpe(BaseAllocator):
             windows = np.maximum(windows, -0.99)
         return features_of_windows(windows)
 
+    def _window_inputs(self, returns: np.ndarray, ends: np.ndarray, device: str) -> Any:
+        """Return a function from sample indices to their input features, built per batch.
+
+        Without a window-wise denoiser the denoised returns of a row are the same in every
+        window that holds it (``"mp"`` projects each row), so the returns live once on the
+        device and a batch's windows are views of them (``unfold``), with
+        ``P_{t-j} / P_t - 1`` taken from the cumulative log prices: no (samples, window,
+        assets) copy exists. The wavelet denoiser treats each window as a whole, so its
+        windows are built once and indexed.
+
+        Returns
+        -------
+        callable
+            ``inputs(sel)`` with ``sel`` a (B,) index tensor into ``ends`` -> (B, L, n, 2)
+            float32 tensor on ``device``.
+        """
+        import torch
+
+        L = int(self.window)
+        if self.denoise == "wavelet":
+            x = torch.as_tensor(self._inputs(returns, ends), device=device)
+            return lambda sel: x[sel]
+        rows = returns
+        if self.denoise == "mp":
+            rows = np.maximum(self.denoiser_.transform(returns), -0.99)
+        r = torch.as_tensor(rows, dtype=torch.float64, device=device)  # (T, n)
+        logp = torch.cumsum(torch.log1p(r), dim=0)  # log P_t / P_0 (up to a constant)
+        r_win = r.unfold(0, L, 1)  # (T - L + 1, n, L) view: window starting at each row
+        p_win = logp.unfold(0, L, 1)
+        ends_t = torch.as_tensor(ends, device=device)
+
+        def inputs(sel: Any) -> Any:
+            e = ends_t[sel]
+            first = e - (L - 1)
+            rel = torch.expm1(p_win[first] - logp[e][:, :, None])  # (B, n, L)
+            return torch.stack([rel, r_win[first]], dim=-1).transpose(1, 2).float()
+
+        return inputs
+
     def _scales(self, returns: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
         if self.vol_target is None:
             return None
@@ -330,25 +400,23 @@ class LSTMSharpe(BaseAllocator):
             )
         last_train_target = ends[n_train - 1] + 1
         self.denoiser_ = Denoiser(self.denoise).fit(returns[: last_train_target + 1])
-        x = self._inputs(returns, ends)
         y = returns[ends + 1]
         scale = self._scales(returns, ends)
-        feat_scale = x[:n_train].std(axis=(0, 1)).astype(np.float64)  # (n, 2)
-        feat_scale = np.where(feat_scale > 1e-12, feat_scale, 1.0)
 
         seed = derive_seed(self.random_state)
-        with seeded(seed, device) as rng:
+        with seeded(seed, device, deterministic=bool(self.deterministic)) as rng:
             net = LSTMSharpeNet(
                 n,
-                x.shape[-1],
+                2,  # features per asset and lag (features_of_windows)
                 int(self.hidden_size),
                 int(self.num_layers),
                 float(self.dropout),
                 bool(self.cash),
             )
+            inputs = self._window_inputs(returns, ends, device)  # sample indices -> features
+            feat_scale = _feature_scale(inputs, n_train)  # (n, 2), training samples only
             net.feature_scale.copy_(torch.as_tensor(feat_scale, dtype=torch.float32))
             net = net.to(device)
-            xt = torch.as_tensor(x, device=device)
             yt = torch.as_tensor(y, dtype=torch.float32, device=device)
             if self.cash:
                 yt = torch.cat([torch.zeros_like(yt[:, :1]), yt], dim=1)
@@ -360,7 +428,7 @@ class LSTMSharpe(BaseAllocator):
 
             def sequence_loss(idx: np.ndarray) -> Any:
                 sel = torch.as_tensor(idx, device=device)
-                w = _allocate(net(xt[sel]), None if st is None else st[sel], bool(self.cash))
+                w = _allocate(net(inputs(sel)), None if st is None else st[sel], bool(self.cash))
                 w, r = w[None], yt[sel][None]
                 if self.loss == "sharpe":
                     out = sharpe_loss(w, r, cost=float(self.cost))

@@ -13,11 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..exceptions import ColumnMismatchError, InputError, ModelFileError
 
-__all__ = ["MODEL_CLASSES", "load_model", "read_prices_file", "predict_next"]
+__all__ = ["MODEL_CLASSES", "load_model", "read_prices_file", "read_previous", "predict_next"]
 
 
 def _classes() -> dict[str, type]:
@@ -73,6 +74,78 @@ def read_prices_file(path: str | os.PathLike[str]) -> pd.DataFrame:
     except (OSError, ValueError, TypeError) as err:
         raise InputError(f"cannot read prices from {file}: {err}") from err
     return frame.sort_index()
+
+
+def read_previous(spec: str | os.PathLike[str], model: Any) -> np.ndarray:
+    """Read the weights a model holds now: ``"cash"`` or a JSON / CSV file.
+
+    Parameters
+    ----------
+    spec : str or path-like
+        ``"cash"`` (everything in cash), a JSON object ``{"cash": w0, "AAPL": w1, ...}``
+        (or a record written by ``portfolio-lab predict --out``, whose ``"weights"`` it
+        reads), or a CSV of two columns (name, weight) or of one row with the names as
+        columns. Names left out hold nothing.
+    model : BaseAllocator
+        The loaded model (its ``assets_`` and :attr:`outputs_cash` fix the order).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n + 1,) with cash, else (n,)
+        Non-negative weights in the model's order, summing to one.
+
+    Raises
+    ------
+    InputError
+        Unreadable file, negative or non-finite weights, weights that do not sum to one
+        (within 1e-4).
+    ColumnMismatchError
+        Names the model does not hold.
+    """
+    names = (["cash"] if model.outputs_cash else []) + [str(a) for a in model.assets_]
+    if str(spec) == "cash":
+        if not model.outputs_cash:
+            raise InputError("--previous cash needs a model that holds cash")
+        out = np.zeros(len(names))
+        out[0] = 1.0
+        return out
+    file = Path(spec)
+    if not file.is_file():
+        raise InputError(f"no weights file at {file} (pass a JSON or CSV file, or 'cash')")
+    try:
+        if file.suffix.lower() == ".json":
+            raw = json.loads(file.read_text(encoding="utf-8"))
+            if isinstance(raw, dict) and isinstance(raw.get("weights"), dict):
+                raw = raw["weights"]
+            if not isinstance(raw, dict):
+                raise ValueError("expected a JSON object name -> weight")
+            given = {str(k): float(v) for k, v in raw.items()}
+        else:
+            frame = pd.read_csv(file)
+            if frame.shape[0] == 1 and frame.shape[1] > 2:
+                given = {str(k): float(v) for k, v in frame.iloc[0].items()}
+            elif frame.shape[1] == 2:
+                given = {
+                    str(k): float(v)
+                    for k, v in zip(frame.iloc[:, 0], frame.iloc[:, 1], strict=True)
+                }
+            else:
+                raise ValueError("expected two columns (name, weight) or one row of weights")
+    except (OSError, ValueError, TypeError) as err:
+        raise InputError(f"cannot read the current weights from {file}: {err}") from err
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ColumnMismatchError(
+            f"the weights file names {unknown}, which the model does not hold; it holds {names}"
+        )
+    out = np.array([given.get(k, 0.0) for k in names])
+    if not np.isfinite(out).all() or (out < 0).any():
+        raise InputError(f"current weights must be finite and non-negative, got {given}")
+    if abs(out.sum() - 1.0) > 1e-4:
+        raise InputError(
+            f"current weights must sum to one (cash included), they sum to {out.sum():.6f}"
+        )
+    return out / out.sum()
 
 
 def predict_next(
