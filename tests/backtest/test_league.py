@@ -127,3 +127,20 @@ def test_count_trials_reads_each_chapter_and_marks_missing(tmp_path):
     assert by["12_rl_rnn_colombia/seeds.parquet"] == 3
     assert by["07_covariance/summary.parquet"] == 0
     assert counts["what"].str.contains("missing").sum() == len(counts) - 2
+
+
+def test_seed_averaged_against_tests_the_average_portfolio(prices):
+    test = prices.iloc[300:]
+    dates = test.index[1:]
+    cols = ["cash", *prices.columns]
+    a = pd.DataFrame(0.0, index=dates, columns=cols)
+    a["AAPL"] = 1.0
+    b = pd.DataFrame(0.0, index=dates, columns=cols)
+    b["KO"] = 1.0
+    fake = [backtest.run(backtest.ScheduledWeights(w), test, cash=True) for w in (a, b)]
+    bench = backtest.run(ConstantRebalanced(name="UCRP"), test, fee=0.001)
+    got = league.seed_averaged_against(fake, bench, test, 0.001, bootstrap_samples=100)
+    half = league.recost_schedules({"h": (a + b) / 2}, test, 0.001)["h"]
+    assert got["final_wealth"] == pytest.approx(float(np.prod(1 + half.returns.to_numpy())))
+    assert got["sharpe_ci_low"] < got["sharpe"] < got["sharpe_ci_high"]
+    assert 0.0 <= got["p_value"] <= 1.0

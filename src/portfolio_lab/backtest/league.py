@@ -38,6 +38,7 @@ __all__ = [
     "select_olps",
     "saved_schedule",
     "judge",
+    "seed_averaged_against",
 ]
 
 
@@ -574,3 +575,54 @@ def judge(
         out["seed_results"][fee] = seed_results
         out["seed_sharpes"][fee] = sharpes
     return out
+
+
+def seed_averaged_against(
+    seed_results: list[BacktestResult],
+    benchmark: BacktestResult,
+    test_prices: pd.DataFrame,
+    fee: float,
+    *,
+    bootstrap_samples: int = 1000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Test a learned model's seed-averaged portfolio against a benchmark on the test days.
+
+    The seeds' schedules on the benchmark's dates are averaged (:func:`seed_average`),
+    re-costed from cash at ``fee`` and compared with the benchmark by the Ledoit-Wolf paired
+    test; the Sharpe interval is the stationary bootstrap's.
+
+    Parameters
+    ----------
+    seed_results : list of BacktestResult
+        One causal run per seed, each covering the test dates.
+    benchmark : BacktestResult
+        The benchmark's run on the test dates (1/N).
+    test_prices : pandas.DataFrame, shape (T + 1, n)
+        Prices from the day before the test to its last day.
+    fee : float
+    bootstrap_samples, seed : int
+
+    Returns
+    -------
+    dict
+        ``sharpe, sharpe_ci_low, sharpe_ci_high, sharpe_benchmark, sharpe_diff, sharpe_diff_se,
+        p_value, final_wealth``.
+    """
+    start = benchmark.returns.index[0]
+    avg = seed_average([test_schedule(r, start) for r in seed_results])
+    res = recost_schedules({"seed average": avg}, test_prices, fee)["seed average"]
+    t = inference.sharpe_difference_test(res.returns, benchmark.returns)
+    lo, hi = bm.sharpe_bootstrap_ci(
+        res.returns.to_numpy(), 0.0, res.periods_per_year, n_samples=bootstrap_samples, seed=seed
+    )
+    return {
+        "sharpe": bm.sharpe_ratio(res.returns, 0.0, res.periods_per_year),
+        "sharpe_ci_low": lo,
+        "sharpe_ci_high": hi,
+        "sharpe_benchmark": bm.sharpe_ratio(benchmark.returns, 0.0, benchmark.periods_per_year),
+        "sharpe_diff": t.difference,
+        "sharpe_diff_se": t.standard_error,
+        "p_value": t.p_value,
+        "final_wealth": bm.cumulative_wealth(res.returns),
+    }
