@@ -37,6 +37,7 @@ from scipy import linalg, stats
 
 from ..exceptions import InputError, ShapeError
 from . import metrics as _metrics
+from .metrics import newey_west_lags
 
 __all__ = [
     "SharpeDifferenceResult",
@@ -63,6 +64,12 @@ EULER_GAMMA = 0.5772156649015329
 
 
 # ------------------------------------------------------------------------------ records
+def _flat(record: Any) -> dict[str, Any]:
+    out = {k: v for k, v in asdict(record).items() if k != "params"}
+    out.update({f"param_{k}": v for k, v in record.params.items()})
+    return out
+
+
 @dataclass(frozen=True)
 class SharpeDifferenceResult:
     """Test of ``H0: SR_a = SR_b`` for two return series on the same dates.
@@ -101,9 +108,7 @@ class SharpeDifferenceResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a plain dict (``params`` flattened with a ``param_`` prefix)."""
-        out = {k: v for k, v in asdict(self).items() if k != "params"}
-        out.update({f"param_{k}": v for k, v in self.params.items()})
-        return out
+        return _flat(self)
 
 
 @dataclass(frozen=True)
@@ -140,9 +145,7 @@ class SharpeRatioResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a plain dict (``params`` flattened with a ``param_`` prefix)."""
-        out = {k: v for k, v in asdict(self).items() if k != "params"}
-        out.update({f"param_{k}": v for k, v in self.params.items()})
-        return out
+        return _flat(self)
 
 
 @dataclass(frozen=True)
@@ -263,21 +266,6 @@ def _pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
     return ra, rb
 
 
-def newey_west_lags(n_obs: int) -> int:
-    """Newey & West (1994) lag rule ``floor(4 (T/100)^(2/9))``.
-
-    Parameters
-    ----------
-    n_obs : int
-        Sample length T.
-
-    Returns
-    -------
-    int
-    """
-    return int(math.floor(4.0 * (n_obs / 100.0) ** (2.0 / 9.0)))
-
-
 def _autocovariances(u: np.ndarray) -> np.ndarray:
     """All sample autocovariances ``Γ(j) = (1/T) Σ_t u_t u_{t-j}ᵀ``, shape (T, d, d), by FFT."""
     T, d = u.shape
@@ -285,6 +273,12 @@ def _autocovariances(u: np.ndarray) -> np.ndarray:
     f = np.fft.rfft(u, n=size, axis=0)  # (F, d)
     cross = np.fft.irfft(f[:, :, None] * np.conj(f[:, None, :]), n=size, axis=0)[:T]
     return cross / T  # cross[j, a, b] = Σ_t u_{t+j, a} u_{t, b}
+
+
+def _cap_radius(A: np.ndarray, cap: float = 0.97) -> np.ndarray:
+    """Scale a VAR(1) matrix so that its spectral radius is at most ``cap`` (stationary)."""
+    radius = float(np.max(np.abs(np.linalg.eigvals(A))))
+    return A * (cap / radius) if radius > cap else A
 
 
 def _qs_kernel(x: np.ndarray) -> np.ndarray:
@@ -354,9 +348,7 @@ def hac_covariance(
     if prewhiten:
         X, Y = u[:-1], u[1:]
         A = np.linalg.lstsq(X, Y, rcond=None)[0].T  # Y ≈ X Aᵀ
-        radius = float(np.max(np.abs(np.linalg.eigvals(A))))
-        if radius > 0.97:
-            A = A * (0.97 / radius)
+        A = _cap_radius(A)
         e = Y - X @ A.T
     S = _andrews_bandwidth(e, kernel) if bandwidth is None else float(bandwidth)
     if S <= 0:
@@ -499,9 +491,7 @@ def calibrate_block_size(
     Z = np.column_stack([np.ones(T - 1), X[:-1]])
     coef = np.linalg.lstsq(Z, X[1:], rcond=None)[0]  # (3, 2)
     c, A = coef[0], coef[1:].T
-    radius = float(np.max(np.abs(np.linalg.eigvals(A))))
-    if radius > 0.97:
-        A = A * (0.97 / radius)
+    A = _cap_radius(A)
     resid = X[1:] - c - X[:-1] @ A.T
     resid = resid - resid.mean(axis=0)
     mean = np.linalg.solve(np.eye(2) - A, c)
@@ -982,8 +972,7 @@ def spa_test(
     from arch.bootstrap import SPA
 
     bench, cand = _joint(benchmark, candidates)
-    scale = bench.std(ddof=1) if loss == "sharpe" else 1.0
-    bl = -bench / scale if loss == "sharpe" else -bench
+    bl = _losses(bench.to_frame("benchmark"), loss)["benchmark"]
     bs = _block(len(cand), block_size)
     spa = SPA(bl.to_numpy(), _losses(cand, loss).to_numpy(), block_size=bs, reps=reps, seed=seed)
     spa.compute()
@@ -1028,8 +1017,7 @@ def stepm(
     from arch.bootstrap import StepM
 
     bench, cand = _joint(benchmark, candidates)
-    scale = bench.std(ddof=1) if loss == "sharpe" else 1.0
-    bl = -bench / scale if loss == "sharpe" else -bench
+    bl = _losses(bench.to_frame("benchmark"), loss)["benchmark"]
     bs = _block(len(cand), block_size)
     losses = _losses(cand, loss)
     sm = StepM(bl, losses, size=size, block_size=bs, reps=reps, seed=seed)

@@ -562,7 +562,8 @@ def judge(
         seed_results = recost_schedules(per_seed, test_prices, fee)
         sharpes = {
             label: [
-                bm.sharpe_ratio(seed_results[f"{label} seed {s}"].returns, 0.0, 252) for s in seeds
+                bm.sharpe_ratio(r.returns, 0.0, r.periods_per_year)
+                for r in (seed_results[f"{label} seed {s}"] for s in seeds)
             ]
             for label, seeds in learned.items()
         }

@@ -38,6 +38,7 @@ __all__ = [
     "calmar_ratio",
     "average_turnover",
     "RegressionResult",
+    "newey_west_lags",
     "alpha_beta",
     "summary",
 ]
@@ -346,6 +347,21 @@ def average_turnover(turnover: Any, *, skip_first: bool = True) -> float:
     return float(np.mean(t)) if t.size else math.nan
 
 
+def newey_west_lags(n_obs: int) -> int:
+    """Newey & West (1994) lag rule ``floor(4 (T/100)^(2/9))``.
+
+    Parameters
+    ----------
+    n_obs : int
+        Sample length T.
+
+    Returns
+    -------
+    int
+    """
+    return int(math.floor(4.0 * (n_obs / 100.0) ** (2.0 / 9.0)))
+
+
 @dataclass(frozen=True)
 class RegressionResult:
     """OLS of excess strategy returns on excess benchmark returns.
@@ -416,7 +432,7 @@ def alpha_beta(
     if T < 3:
         raise InputError("alpha/beta need at least three observations")
     if hac_lags == "auto":
-        hac_lags = int(math.floor(4.0 * (T / 100.0) ** (2.0 / 9.0)))
+        hac_lags = newey_west_lags(T)
     elif isinstance(hac_lags, str):
         raise InputError(f"hac_lags must be an int, 'auto' or None, got {hac_lags!r}")
     X = np.column_stack([np.ones(T), xb])
