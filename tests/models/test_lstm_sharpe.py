@@ -285,3 +285,19 @@ def test_window_views_equal_the_materialized_features(prices, denoise):
     np.testing.assert_allclose(
         _feature_scale(inputs, 100, chunk=7), want[:100].astype(float).std(axis=(0, 1)), rtol=1e-6
     )
+
+
+def test_seen_records_the_targets_the_loss_consumed(fitted, prices, tmp_path):
+    """``seen_`` holds the real returns of the first, last training and last validation targets."""
+    r = prices.to_numpy()[1:] / prices.to_numpy()[:-1] - 1.0
+    seen = fitted.seen_
+    k = len(seen["validation_last"])
+    # the last target is the last return of the history; validation follows training
+    np.testing.assert_allclose(seen["validation_last"], r[-k:], rtol=1e-6, atol=1e-9)
+    n_val = fitted.n_samples_["validation"]
+    end = len(r) - n_val
+    np.testing.assert_allclose(seen["train_last"], r[end - k : end], rtol=1e-6)
+    start = TINY["window"]  # sample 0 ends at return window - 1 and predicts the next one
+    np.testing.assert_allclose(seen["train_first"], r[start : start + k], rtol=1e-6)
+    again = LSTMSharpe.load(fitted.save(tmp_path / "m"))
+    assert again.seen_ == json.loads(json.dumps(seen))

@@ -141,9 +141,37 @@ def ucrp_metric_off_in_the_fourth_digit(folder: Path) -> None:
     _edit_json(folder / "metrics.json", edit)
 
 
+def fit_trained_on_its_first_test_day(folder: Path) -> None:
+    """Seed 0's second fit consumed the relative of the first day it trades (one row late)."""
+    from portfolio_lab.models import evaluation
+
+    config = json.loads((folder / "config.json").read_text())
+    prices, _ = evaluation.prices_for(config["universe"], start=config["start"], end=config["end"])
+    p = prices[config["tickers"]].to_numpy()
+    returns = p[1:] / p[:-1] - 1.0
+    seen = pd.read_parquet(folder / "seen.parquet")
+    t_1 = config["first_fit"] + config["refit_every"]  # first day block 1 trades
+    rows = (seen.run_seed == config["seeds"][0]) & (seen.refit == 1)
+    rows &= seen.landmark == "validation_last"
+    k = int(rows.sum())
+    seen.loc[rows, config["tickers"]] = returns[t_1 - k + 1 : t_1 + 1]  # the block ends at t_1
+    seen.to_parquet(folder / "seen.parquet")
+
+
+def gmv_metric_off_in_the_fourth_digit(folder: Path) -> None:
+    def edit(metrics: dict) -> None:
+        metrics[str(json.loads((folder / "config.json").read_text())["headline_fee"])]["GMV[LW]"][
+            "final_wealth"
+        ] *= 0.9997
+
+    _edit_json(folder / "metrics.json", edit)
+
+
 @pytest.mark.parametrize(
     ("mutate", "match"),
     [
+        (fit_trained_on_its_first_test_day, "trains strictly before it trades"),
+        (gmv_metric_off_in_the_fourth_digit, "GMV and max-Sharpe final wealth"),
         (weights_one_period_early, "unchanged without the future"),
         (ucrp_metric_off_in_the_fourth_digit, "baseline wealths by direct loops"),
     ],

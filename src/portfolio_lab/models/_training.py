@@ -19,7 +19,51 @@ from tqdm import tqdm
 
 from ..exceptions import BackendError, InputError
 
-__all__ = ["resolve_device", "seeded", "derive_seed", "TrainResult", "train"]
+__all__ = [
+    "resolve_device",
+    "seeded",
+    "derive_seed",
+    "TrainResult",
+    "train",
+    "seen_record",
+    "SEEN_ROWS",
+]
+
+#: Rows of targets kept per landmark by :func:`seen_record` (a block, so that a review can
+#: locate it in the prices without ambiguity on days when several assets did not move).
+SEEN_ROWS = 3
+
+
+def seen_record(targets: Any, n_train: int) -> dict[str, Any]:
+    """Record the values of the targets a loss consumed, at its landmarks (for reviews).
+
+    Parameters
+    ----------
+    targets : torch.Tensor or numpy.ndarray, shape (N, n)
+        Every sample's target returns in sample order, as handed to the loss (training
+        samples first, then validation).
+    n_train : int
+        Number of training samples.
+
+    Returns
+    -------
+    dict
+        ``train_first`` (the first ``SEEN_ROWS`` training targets), ``train_last`` and
+        ``validation_last`` (the ``SEEN_ROWS`` targets ending at the last training and the
+        last validation target; ``None`` without validation), as lists of float lists.
+    """
+    values = targets.detach().cpu().numpy() if hasattr(targets, "detach") else targets
+    arr = np.asarray(values, dtype=np.float64)
+    k, N = SEEN_ROWS, len(arr)
+
+    def block(lo: int, hi: int) -> list[list[float]]:
+        return arr[max(lo, 0) : hi].tolist()
+
+    return {
+        "train_first": block(0, min(k, n_train)),
+        "train_last": block(n_train - k, n_train),
+        "validation_last": None if N == n_train else block(N - k, N),
+    }
 
 
 def resolve_device(device: str) -> str:

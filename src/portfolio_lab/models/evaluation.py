@@ -29,6 +29,7 @@ __all__ = [
     "recost",
     "seed_table",
     "schedule_frame",
+    "seen_frame",
     "parse_override",
 ]
 
@@ -285,6 +286,32 @@ def schedule_frame(
             }
         )
     return pd.DataFrame(rows)
+
+
+def seen_frame(runs: Sequence[SeedRun], columns: Sequence[str]) -> pd.DataFrame:
+    """Every refit's record of the targets its loss consumed (``fit_log[k]["seen"]``).
+
+    Parameters
+    ----------
+    runs : sequence of SeedRun
+    columns : sequence of str
+        Asset names (the columns of the recorded rows).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per recorded target row: ``run_seed, refit, landmark, row`` and the
+        assets' returns (``landmark`` is ``train_first``, ``train_last`` or
+        ``validation_last``; ``row`` counts within its block).
+    """
+    rows = []
+    for r in runs:
+        for rec in r.fit_log:
+            seen = rec.get("seen") or {}
+            for landmark, block in seen.items():
+                for j, values in enumerate(block or []):
+                    rows.append([r.seed, rec["refit"], landmark, j, *values])
+    return pd.DataFrame(rows, columns=["run_seed", "refit", "landmark", "row", *map(str, columns)])
 
 
 def parse_override(text: str) -> dict[str, Any]:

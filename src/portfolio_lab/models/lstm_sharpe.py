@@ -34,7 +34,7 @@ import pandas as pd
 from ..exceptions import InputError
 from ._base import BaseAllocator, date_label
 from ._persistence import load_device, load_folder, module_state, save_folder
-from ._training import derive_seed, resolve_device, seeded, train
+from ._training import derive_seed, resolve_device, seeded, seen_record, train
 from ._validation import check_columns, check_prices
 from .denoise import Denoiser, wavelet_denoise_windows
 from .features import ewma_volatility, features_of_windows, return_windows
@@ -214,6 +214,12 @@ class LSTMSharpe(BaseAllocator):
     denoiser_ : Denoiser
     n_samples_ : dict
         Training and validation sample counts.
+    seen_ : dict
+        The training engine's record of the targets its loss consumed, as values (not
+        indices): ``train_first``, ``train_last`` and ``validation_last``, each the last
+        ``SEEN_ROWS`` rows of returns up to and including that target (lists of lists; the
+        cash column left out). A review locates them in the real prices to see what the
+        fit actually trained on, independently of the walk-forward log.
     """
 
     def __init__(
@@ -418,6 +424,7 @@ class LSTMSharpe(BaseAllocator):
             net.feature_scale.copy_(torch.as_tensor(feat_scale, dtype=torch.float32))
             net = net.to(device)
             yt = torch.as_tensor(y, dtype=torch.float32, device=device)
+            self.seen_ = seen_record(yt, n_train)
             if self.cash:
                 yt = torch.cat([torch.zeros_like(yt[:, :1]), yt], dim=1)
             st = (
@@ -563,6 +570,7 @@ class LSTMSharpe(BaseAllocator):
             "history": self.history_,
             "denoise_n_signal": self.denoiser_.n_signal_,
             "seed": self.seed_,
+            "seen": getattr(self, "seen_", None),
         }
         return save_folder(path, tensors, meta)
 
@@ -617,6 +625,7 @@ class LSTMSharpe(BaseAllocator):
         model.train_dates_ = dict(meta.get("train_dates", {}))
         model.n_samples_ = dict(meta.get("n_samples", {}))
         model.seed_ = meta.get("seed")
+        model.seen_ = meta.get("seen")
         return model
 
 

@@ -62,7 +62,9 @@ class WalkForwardPolicy(Policy):
     fit_log_ : list of dict
         One record per refit: ``refit`` (k), ``t`` (first period it trades),
         ``train_start`` / ``train_stop`` (relative rows ``[start, stop)`` it learned
-        from, ``stop <= t``), ``seed``, ``best_epoch``, ``epochs_run`` and ``history``.
+        from, ``stop <= t``), ``seed``, ``best_epoch``, ``epochs_run``, ``history`` and
+        ``seen`` (the model's own record of the targets its loss consumed, by value: see
+        ``LSTMSharpe.seen_``; None for models that keep none).
     """
 
     def __init__(
@@ -193,5 +195,6 @@ class WalkForwardPolicy(Policy):
                 "best_epoch": getattr(model, "best_epoch_", None),
                 "epochs_run": len(hist),
                 "history": hist,
+                "seen": getattr(model, "seen_", None),
             }
         )
