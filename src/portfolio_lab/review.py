@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import InputError, PortfolioLabError
+from .review_olps import OLPS_DEFAULTS, olps_weights_by_loop
 
 __all__ = [
     "CHECK_KINDS",
@@ -175,9 +176,11 @@ def baseline_wealth_by_loop(name: str, relatives: np.ndarray, fee: float) -> flo
 
     Parameters
     ----------
-    name : {"ubah", "ucrp", "1/N", "best_stock"}
+    name : {"ubah", "ucrp", "1/N", "best_stock", "eg", "ons", "anticor", "pamr", "olmar"}
         Buy 1/N and hold; rebalance to 1/N daily; rebalance to 1/N every 21 periods from
-        the first; the asset with the best final relative product, bought and held.
+        the first; the asset with the best final relative product, bought and held; or an
+        OLPS strategy with the survey's parameters, by the plain loops of
+        :mod:`portfolio_lab.review_olps`.
     relatives : numpy.ndarray, shape (T, n)
         Price relatives of the assets (no cash column).
     fee : float
@@ -202,8 +205,13 @@ def baseline_wealth_by_loop(name: str, relatives: np.ndarray, fee: float) -> flo
             else:
                 g = w[t - 1] * xc[t - 1]
                 w[t] = g / g.sum()
+    elif name.lower() in OLPS_DEFAULTS:
+        w[:, 0] = 0.0
+        w[:, 1:] = olps_weights_by_loop(name, x)
     else:
-        raise ValueError(f"unknown baseline {name!r}; use ubah, ucrp, 1/N or best_stock")
+        raise ValueError(
+            f"unknown baseline {name!r}; use ubah, ucrp, 1/N, best_stock or {sorted(OLPS_DEFAULTS)}"
+        )
     start = np.zeros(n + 1)
     start[0] = 1.0
     return float(np.prod(1.0 + wealth_by_loop(w, xc, start, fee, cash=True)))
