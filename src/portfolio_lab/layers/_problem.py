@@ -196,12 +196,15 @@ def prepare(
     m64 = mu_t.to(torch.float64).reshape(-1, n).expand(batch, n)
     c64 = cov_t.to(torch.float64).reshape(-1, n, n).expand(batch, n, n)
     cd = c64.detach()
-    size = cd.abs().amax(dim=(-1, -2))  # NaN or inf anywhere shows here
+    size = torch.maximum(cd.amax(dim=(-1, -2)), -cd.amin(dim=(-1, -2)))  # NaN, inf show here
     if not bool(torch.isfinite(size).all()):
         _check_finite(cov_t, "cov")
-    diff = cd - cd.transpose(-1, -2)
-    asym = torch.maximum(diff.amax(dim=(-1, -2)), -diff.amin(dim=(-1, -2)))
-    del diff
+    if torch.equal(cd, cd.transpose(-1, -2)):  # the usual case: exactly symmetric, one pass
+        asym = torch.zeros_like(size)
+    else:
+        diff = cd - cd.transpose(-1, -2)
+        asym = torch.maximum(diff.amax(dim=(-1, -2)), -diff.amin(dim=(-1, -2)))
+        del diff
     rtol = SYMMETRY_RTOL if cov_t.dtype == torch.float64 else 1e-5
     bad = asym > rtol * size
     if bool(bad.any()):
