@@ -146,29 +146,40 @@ class WindowSearch:
         T = self.T
         Y = self._Y[:T]
         N = w * self.n
-        rows = Y.sum(axis=1)
-        csum = np.concatenate([[0.0], np.cumsum(rows)])
+        if T <= w:
+            return np.full(T, np.nan)
         j = np.arange(w, T)
-        # window ending j - 1 covers days j - w .. j - 1
-        s1 = csum[j] - csum[j - w]
+        # window ending j - 1 covers days j - w .. j - 1; its sums over w rows directly
+        # (cumulative sums over the whole history would cancel in the differences)
+        s1 = np.lib.stride_tricks.sliding_window_view(Y.sum(axis=1), w)[j - w].sum(axis=1)
+        raw = np.lib.stride_tricks.sliding_window_view(self._sq[:T], w)[j - w].sum(axis=1)
         dots = np.zeros(j.size)
         for lag in range(w):
             dots += self._G[j - 1 - lag, lag]
         latest = Y[T - w :]
         s1_t = latest.sum()
         ss_t = float(np.sum((latest - s1_t / N) ** 2))
-        # centred sums of squares of each past window, directly (no cancellation from
-        # cumulative sums of squares): Σ y² - (Σ y)² / N over the window
-        sq = self._sq[:T]
-        csq = np.concatenate([[0.0], np.cumsum(sq)])
-        ss = csq[j] - csq[j - w] - s1 * s1 / N
+        # centred sums of squares Σ y² - (Σ y)² / N and cross products: they lose about
+        # log10(raw/ss · raw_t/ss_t) digits where a window barely varies about its mean, so
+        # those windows (all of them when the latest barely varies) are recomputed from
+        # their centred values; on returns this is rare and costs O(w n) per window
+        ss = raw - s1 * s1 / N
         cov = dots - s1 * s1_t / N
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            loss = raw / ss * (np.sum(latest * latest) / np.float64(ss_t))
+        redo = np.flatnonzero(~(loss < 1e4))
+        if redo.size:
+            win = np.lib.stride_tricks.sliding_window_view(Y, w, axis=0)[j[redo] - w]  # (m, n, w)
+            flat = win.reshape(redo.size, N)
+            c = flat - flat.mean(axis=1, keepdims=True)
+            ss[redo] = np.einsum("mk,mk->m", c, c)
+            cov[redo] = c @ (latest.T.reshape(N) - s1_t / N)
         out = np.full(T, np.nan)
         den = np.sqrt(np.maximum(ss, 0.0) * ss_t)
         ok = (ss > 1e-14 * N) & (ss_t > 1e-14 * N)
         vals = np.full(j.size, np.nan)
         np.divide(cov, den, out=vals, where=ok)
-        out[w:] = vals
+        out[w:] = np.clip(vals, -1.0, 1.0)  # |ρ| <= 1 (rounding can step past it)
         return out
 
 
