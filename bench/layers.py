@@ -11,9 +11,9 @@ weights, and the gradients with respect to μ and Σ are compared member by memb
   through ``torch.linalg.cholesky``): at its default tolerance and at ``eps = 1e-12``
   (``--peers cvxpylayers-clarabel`` adds diffcp's Clarabel at its default tolerances,
   which are looser: 5e-4 in the weights at n = 20);
-- qpth (batched interior point, installed with ``pip install --no-deps qpth`` because its
-  requirements would replace numpy; recorded as an error when it is not installed):
-  ``eps = 1e-12``.
+- qpth (batched interior point; ``scripts/install.sh`` installs it with the ``bench`` extra,
+  without its requirements, which would replace numpy; recorded as an error when it is not
+  installed): ``eps = 1e-12``.
 
 Peers are timed on the first ``peer_batch`` members (all of them where affordable) and
 their time per problem is scaled to the batch (marked ``scaled_from``); their gradients

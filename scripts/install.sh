@@ -51,4 +51,9 @@ if [ "$editable" = 1 ]; then
 else
   "${pip[@]}" "$target"
 fi
+# qpth (OptNet's batched QP solver), a peer of bench/layers.py: its own requirements would
+# replace the pinned numpy, so it goes in without them (it needs only torch and numpy)
+case ",$extras," in
+  *,bench,*) "${pip[@]}" --no-deps "qpth==0.0.18" ;;
+esac
 echo "install.sh: $variant install of $target into $venv"
