@@ -26,7 +26,7 @@ differentiates the branch on which they stay at their bounds (see
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -329,6 +329,45 @@ def _critical_line_member(
     return W[i] + s * (W[i + 1] - W[i])
 
 
+def _select(red: ReducedSystem, rows: Any) -> ReducedSystem:
+    """The members ``rows`` (a boolean mask) of a reduced system."""
+    return ReducedSystem(*(getattr(red, f.name)[rows] for f in fields(ReducedSystem)))
+
+
+def _assemble(parts: list[tuple[Any, ReducedSystem]], B: int) -> ReducedSystem:
+    """One batch from the systems of its members, padded to the largest free set.
+
+    A member's free rows come first in its system and its padding rows are identity rows of
+    the factor (zero in ``v``, ``valid`` 0), so padding more rows changes nothing it solves.
+    """
+    import torch
+
+    k = max(int(red.index.shape[1]) for _, red in parts)
+    first = parts[0][1]
+    n, m = first.w.shape[1], first.nu.shape[1]
+    dev, dt = first.w.device, first.w.dtype
+    w = torch.empty((B, n), dtype=dt, device=dev)
+    nu = torch.empty((B, m), dtype=dt, device=dev)
+    zeta = torch.empty((B, n), dtype=dt, device=dev)
+    a_sw = torch.empty((B, n), dtype=dt, device=dev)
+    factor = torch.eye(k, dtype=dt, device=dev).repeat(B, 1, 1)
+    v = torch.zeros((B, k, m), dtype=dt, device=dev)
+    sp = torch.empty((B, m, m), dtype=dt, device=dev)
+    index = torch.zeros((B, k), dtype=first.index.dtype, device=dev)
+    valid = torch.zeros((B, k), dtype=dt, device=dev)
+    info = torch.zeros(B, dtype=first.info.dtype, device=dev)
+    for rows, red in parts:
+        kk = int(red.index.shape[1])
+        w[rows], nu[rows], zeta[rows], a_sw[rows] = red.w, red.nu, red.zeta, red.a_sigma_w
+        factor[rows, :kk, :kk] = red.factor
+        v[rows, :kk] = red.v
+        sp[rows] = red.schur_pinv
+        index[rows, :kk] = red.index
+        valid[rows, :kk] = red.valid
+        info[rows] = red.info
+    return ReducedSystem(w, nu, zeta, factor, v, sp, index, valid, info, a_sw)
+
+
 def solve_active_set(
     kind: str,
     a: Any,
@@ -384,6 +423,7 @@ def solve_active_set(
     n_iter = np.zeros(B, dtype=np.int64)
     meth = ["active-set"] * B
     todo = torch.arange(B, device=dev)
+    done: list[tuple[Any, ReducedSystem]] = []  # (members, their final systems)
     if method != "critical-line":
         for it in range(1, max_iter + 1):
             full = todo.numel() == B
@@ -395,6 +435,8 @@ def solve_active_set(
             settled = (new == fx).all(dim=1)
             n_iter[todo.cpu().numpy()] = it
             fixed[todo] = new
+            if bool(settled.any()):  # their system is final: keep it, no re-solve at the end
+                done.append((todo[settled], _select(red, settled)))
             todo = todo[~settled]
             if todo.numel() == 0:
                 break
@@ -415,7 +457,10 @@ def solve_active_set(
             fixed[int(j)] = torch.as_tensor(f, device=dev)
             n_iter[int(j)] = 0
             meth[int(j)] = "critical-line"
-    red = reduced_factor(a, cov, q, C, c, fixed, lo, hi)
+    if todo.numel():  # the critical line's members: their systems from its active sets
+        rest = reduced_factor(a[todo], cov, q[todo], C[todo], c[todo], fixed[todo], lo, hi, todo)
+        done.append((todo, rest))
+    red = _assemble(done, B)
     if bool((red.info != 0).any()):  # pragma: no cover - the free block of a PD Σ is PD
         raise ConvergenceError("the reduced KKT matrix is not positive definite")
     kkt = (
