@@ -330,7 +330,7 @@ def _critical_line_member(
 
 
 def _select(red: ReducedSystem, rows: Any) -> ReducedSystem:
-    """The members ``rows`` (a boolean mask) of a reduced system."""
+    """Select the members ``rows`` (a boolean mask) of a reduced system."""
     return ReducedSystem(*(getattr(red, f.name)[rows] for f in fields(ReducedSystem)))
 
 
