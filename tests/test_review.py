@@ -68,9 +68,15 @@ def test_baseline_wealth_by_loop_matches_the_engine():
         "ucrp": baseline("ucrp"),
         "best_stock": baseline("best_stock"),
         "1/N": MarkowitzPolicy("equal_weight", window=21, rebalance_every=21),
+        "olmar": baseline("olmar"),
+        "pamr": baseline("pamr"),
+        "eg": baseline("eg"),
+        "anticor": baseline("anticor"),
     }
     for name, pol in pols.items():
         engine = backtest.run(pol, prices, fee=fee).final_wealth
         assert baseline_wealth_by_loop(name, x, fee) == pytest.approx(engine, rel=1e-10), name
+    ons = backtest.run(baseline("ons"), prices, fee=fee).final_wealth
+    assert baseline_wealth_by_loop("ons", x, fee) == pytest.approx(ons, rel=1e-8)  # Clarabel
     with pytest.raises(ValueError, match="unknown baseline"):
-        baseline_wealth_by_loop("olmar", x, fee)
+        baseline_wealth_by_loop("corn", x, fee)
