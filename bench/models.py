@@ -176,7 +176,7 @@ def eiie_floor(model, steps: int, repeats: int) -> float:
     from portfolio_lab.models import eiie_reward
 
     net = model.module_.train()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    opt = model._opt.__class__(net.parameters(), **model._opt.defaults)  # the fit's optimizer
     B, L = int(model.batch_size), int(model.window)
     x = model._x[100 : 100 + B].clone()
     prev = model._pvm[100 + L - 2 : 100 + L - 2 + B, 1:].float().clone()
