@@ -133,8 +133,10 @@ def _anticor_move(logs: np.ndarray, b: np.ndarray, w: int) -> np.ndarray:
     l1, l2 = logs[:w], logs[w:]
     d1, d2 = l1 - l1.mean(axis=0), l2 - l2.mean(axis=0)
     m2 = l2.mean(axis=0)
-    s1 = np.sqrt((d1 * d1).sum(axis=0) / (w - 1))
-    s2 = np.sqrt((d2 * d2).sum(axis=0) / (w - 1))
+    # a sum of squares below 1e-28 per observation is rounding: no variance, no correlation
+    q1, q2 = (d1 * d1).sum(axis=0), (d2 * d2).sum(axis=0)
+    s1 = np.sqrt(np.where(q1 > 1e-28 * w, q1, 0.0) / (w - 1))
+    s2 = np.sqrt(np.where(q2 > 1e-28 * w, q2, 0.0) / (w - 1))
     both = (s1[:, None] > 0) & (s2[None, :] > 0)
     scale = np.where(both, np.outer(s1, s2), 1.0)
     cor = np.where(both, (d1.T @ d2) / (w - 1) / scale, 0.0)

@@ -43,8 +43,12 @@ def anticor_transfer(
     lx1, lx2 = log_rel[:w], log_rel[w : 2 * w]
     mu1, mu2 = lx1.mean(axis=0), lx2.mean(axis=0)
     c1, c2 = lx1 - mu1, lx2 - mu2
-    var1 = np.einsum("ij,ij->j", c1, c1) / (w - 1)
-    var2 = np.einsum("ij,ij->j", c2, c2) / (w - 1)
+    ss1 = np.einsum("ij,ij->j", c1, c1)
+    ss2 = np.einsum("ij,ij->j", c2, c2)
+    # a window whose sum of squares is rounding (below _ZERO_SS per observation) has no
+    # variance, so no correlation: its "correlation" would be noise of either sign
+    var1 = np.where(ss1 > _ZERO_SS * w, ss1, 0.0) / (w - 1)
+    var2 = np.where(ss2 > _ZERO_SS * w, ss2, 0.0) / (w - 1)
     cov = c1.T @ c2 / (w - 1)
     den = np.sqrt(np.outer(var1, var2))
     cor = np.zeros_like(cov)
@@ -87,19 +91,20 @@ def anticor_transfer_batch(
     valid = r[None, :] < w[:, None]  # (K, wmax)
     idx2 = np.where(valid, L - w[:, None] + r[None, :], 0)
     idx1 = np.where(valid, L - 2 * w[:, None] + r[None, :], 0)
-    # window sums from cumulative sums: means and sums of squares in O(K n)
-    csum = np.vstack([np.zeros((1, n)), np.cumsum(log_rel, axis=0)])
-    csq = np.vstack([np.zeros((1, n)), np.cumsum(log_rel * log_rel, axis=0)])
-    wf = w[:, None].astype(float)
-    mu1 = (csum[L - w] - csum[L - 2 * w]) / wf
-    mu2 = (csum[L] - csum[L - w]) / wf
-    ss1 = np.maximum(csq[L - w] - csq[L - 2 * w] - wf * mu1 * mu1, 0.0)
-    ss2 = np.maximum(csq[L] - csq[L - w] - wf * mu2 * mu2, 0.0)
-    # lagged cross products: one batched product of the two (zero-padded) windows
+    # each window's moments from its own centred values (never as differences of running
+    # sums, which lose most digits where an asset's log relatives barely vary in a window:
+    # at w = 2 two nearly equal values, common on TSE, left correlations wrong in the
+    # fifth digit); the zero padding is masked out of the centred values
     lx1 = log_rel[idx1] * valid[:, :, None]
     lx2 = log_rel[idx2] * valid[:, :, None]
-    cov = np.matmul(lx1.transpose(0, 2, 1), lx2)
-    cov -= wf[:, :, None] * mu1[:, :, None] * mu2[:, None, :]
+    wf = w[:, None].astype(float)
+    mu1 = lx1.sum(axis=1) / wf
+    mu2 = lx2.sum(axis=1) / wf
+    c1 = (lx1 - mu1[:, None, :]) * valid[:, :, None]
+    c2 = (lx2 - mu2[:, None, :]) * valid[:, :, None]
+    ss1 = np.einsum("kwi,kwi->ki", c1, c1)
+    ss2 = np.einsum("kwi,kwi->ki", c2, c2)
+    cov = np.matmul(c1.transpose(0, 2, 1), c2)
     # correlation: the (w - 1) factors cancel; zero variance gives zero correlation
     s1 = np.zeros_like(ss1)
     s2 = np.zeros_like(ss2)
