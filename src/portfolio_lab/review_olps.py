@@ -41,41 +41,43 @@ def simplex_projection(v: np.ndarray) -> np.ndarray:
     return np.maximum(v - css[rho] / (rho + 1), 0.0)
 
 
-def _eg(x: np.ndarray, eta: float) -> np.ndarray:
+def _run(x: np.ndarray, update) -> np.ndarray:
+    """Weights of each period: 1/N first, then ``b = update(t, b)`` after relative ``t``."""
     T, n = x.shape
     W = np.empty((T, n))
     b = np.full(n, 1.0 / n)
     for t in range(T):
         W[t] = b
-        if t + 1 < T:
-            z = eta * x[t] / float(b @ x[t])
-            g = b * np.exp(z - z.max())
-            b = g / g.sum()
+        b = update(t, b)
     return W
+
+
+def _eg(x: np.ndarray, eta: float) -> np.ndarray:
+    def update(t: int, b: np.ndarray) -> np.ndarray:
+        z = eta * x[t] / float(b @ x[t])
+        g = b * np.exp(z - z.max())
+        return g / g.sum()
+
+    return _run(x, update)
 
 
 def _pamr(x: np.ndarray, eps: float) -> np.ndarray:
-    T, n = x.shape
-    W = np.empty((T, n))
-    b = np.full(n, 1.0 / n)
-    for t in range(T):
-        W[t] = b
+    def update(t: int, b: np.ndarray) -> np.ndarray:
         loss = max(0.0, float(b @ x[t]) - eps)
         d = x[t] - x[t].mean()
         tau = 0.0 if not (d @ d) > 0 else loss / float(d @ d)
-        b = simplex_projection(b - tau * d)
-    return W
+        return simplex_projection(b - tau * d)
+
+    return _run(x, update)
 
 
 def _olmar(x: np.ndarray, eps: float, window: int) -> np.ndarray:
-    T, n = x.shape
-    W = np.empty((T, n))
-    b = np.full(n, 1.0 / n)
-    for t in range(T):
-        W[t] = b
+    n = x.shape[1]
+
+    def update(t: int, b: np.ndarray) -> np.ndarray:
         seen = t + 1  # relatives known after period t
         if seen < 2:
-            continue
+            return b
         if seen < window + 1:
             pred = x[t].copy()
         else:
@@ -88,10 +90,11 @@ def _olmar(x: np.ndarray, eps: float, window: int) -> np.ndarray:
             pred /= window
         d = pred - pred.mean()
         if d @ d == 0.0:
-            continue
+            return b
         lam = max(0.0, (eps - float(b @ pred)) / float(d @ d))
-        b = simplex_projection(b + lam * d)
-    return W
+        return simplex_projection(b + lam * d)
+
+    return _run(x, update)
 
 
 def _ons_projection(A: np.ndarray, y_lin: np.ndarray) -> np.ndarray:
@@ -114,25 +117,25 @@ def _ons_projection(A: np.ndarray, y_lin: np.ndarray) -> np.ndarray:
 
 
 def _ons(x: np.ndarray, eta: float, beta: float, delta: float) -> np.ndarray:
-    T, n = x.shape
-    W = np.empty((T, n))
-    b = np.full(n, 1.0 / n)
+    n = x.shape[1]
     A = np.eye(n)
     c = np.zeros(n)
-    for t in range(T):
-        W[t] = b
+
+    def update(t: int, b: np.ndarray) -> np.ndarray:
+        nonlocal A, c
         grad = x[t] / (b @ x[t])
         A = A + np.outer(grad, grad)
         c = c + (1.0 + 1.0 / beta) * grad
-        b = (1.0 - eta) * _ons_projection(A, delta * c) + eta / n
-    return W
+        return (1.0 - eta) * _ons_projection(A, delta * c) + eta / n
+
+    return _run(x, update)
 
 
 def _anticor_move(logs: np.ndarray, b: np.ndarray, w: int) -> np.ndarray:
     """One Anticor_w move (Borodin, El-Yaniv & Gogan 2004), the toolbox's ``>=`` comparison."""
     l1, l2 = logs[:w], logs[w:]
-    d1, d2 = l1 - l1.mean(axis=0), l2 - l2.mean(axis=0)
     m2 = l2.mean(axis=0)
+    d1, d2 = l1 - l1.mean(axis=0), l2 - m2
     # a sum of squares below 1e-28 per observation is rounding: no variance, no correlation
     q1, q2 = (d1 * d1).sum(axis=0), (d2 * d2).sum(axis=0)
     s1 = np.sqrt(np.where(q1 > 1e-28 * w, q1, 0.0) / (w - 1))

@@ -158,7 +158,7 @@ class WindowSearch:
             dots += self._G[j - 1 - lag, lag]
         latest = Y[T - w :]
         s1_t = latest.sum()
-        ss_t = float(np.sum((latest - s1_t / N) ** 2))
+        ss_t = np.sum((latest - s1_t / N) ** 2)  # a NumPy scalar: the ratio below may be inf
         # centred sums of squares Σ y² - (Σ y)² / N and cross products: they lose about
         # log10(raw/ss · raw_t/ss_t) digits where a window barely varies about its mean, so
         # those windows (all of them when the latest barely varies) are recomputed from
@@ -166,7 +166,7 @@ class WindowSearch:
         ss = raw - s1 * s1 / N
         cov = dots - s1 * s1_t / N
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            loss = raw / ss * (np.sum(latest * latest) / np.float64(ss_t))
+            loss = raw / ss * (np.sum(latest * latest) / ss_t)
         redo = np.flatnonzero(~(loss < 1e4))
         if redo.size:
             win = np.lib.stride_tricks.sliding_window_view(Y, w, axis=0)[j[redo] - w]  # (m, n, w)
