@@ -45,25 +45,47 @@ def test_triangular_solves_match_numpy_on_a_leading_block(n, k, seed):
 @given(n=st.integers(1, 10), seed=st.integers(0, 2**31 - 1), data=st.data())
 def test_delete_position_is_the_factor_of_the_reduced_block(n, seed, data):
     p = data.draw(st.integers(0, n - 1))
+    # rows in use: groups of four rotated together and the rest one by one
+    nr = data.draw(st.integers(0, 9))
     A = _spd(n, seed)
     L = np.zeros((n, n))
     L[:, :] = np.linalg.cholesky(A)
     rng = np.random.default_rng(seed)
-    B = rng.standard_normal((4, n))  # right-hand sides: R = B L⁻ᵀ, rows of "W"
-    R = np.zeros((6, n))
-    R[:4] = np.linalg.solve(L, B.T).T
+    B = rng.standard_normal((nr, n))  # right-hand sides: R = B L⁻ᵀ, rows of "W"
+    R = np.zeros((nr + 2, n))
+    R[:nr] = np.linalg.solve(L, B.T).T
+    R[nr:] = 7.0  # rows beyond nr are not touched
     Y = np.linalg.solve(L, rng.standard_normal((n, 3))).T.copy()
     r_full = L @ Y.T  # the right-hand sides Y came from
-    kern.delete_position(L, n, p, R, 4, Y)
+    kern.delete_position(L, n, p, R, nr, Y)
     keep = [i for i in range(n) if i != p]
     Lp = L[: n - 1, : n - 1]
     np.testing.assert_allclose(Lp @ Lp.T, A[np.ix_(keep, keep)], atol=1e-12)
     assert np.all(np.triu(Lp, 1) == 0) and np.all(np.diag(Lp) > 0)
     assert np.all(L[n - 1] == 0) and np.all(L[:, n - 1] == 0)
     # A Lᵀ = B without column p, for both sets of rows
-    np.testing.assert_allclose(R[:4, : n - 1] @ Lp.T, B[:, keep], atol=1e-12)
+    np.testing.assert_allclose(R[:nr, : n - 1] @ Lp.T, B[:, keep], atol=1e-12)
     np.testing.assert_allclose(Lp @ Y[:, : n - 1].T, r_full[keep], atol=1e-12)
-    assert np.all(R[:4, n - 1] == 0) and np.all(Y[:, n - 1] == 0)
+    assert np.all(R[:nr, n - 1] == 0) and np.all(Y[:, n - 1] == 0)
+    assert np.all(R[nr:] == 7.0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 12), seed=st.integers(0, 2**31 - 1), data=st.data())
+def test_segment_weights_clip_the_free_weights_into_their_box(n, seed, data):
+    rng = np.random.default_rng(seed)
+    k = data.draw(st.integers(0, n))
+    fidx = rng.permutation(n).astype(np.int64)
+    lo, hi = -rng.uniform(0, 1, n), rng.uniform(0, 1, n)
+    w = rng.uniform(lo, hi)
+    alpha, beta = rng.standard_normal(n), rng.standard_normal(n)
+    lam = float(rng.standard_normal())
+    got = kern.segment_weights(w, fidx, k, alpha, beta, lam, lo, hi)
+    want = w.copy()
+    F = fidx[:k]
+    want[F] = np.clip(alpha[:k] + lam * beta[:k], lo[F], hi[F])
+    np.testing.assert_array_equal(got, want)
+    assert got is not w
 
 
 def _direct_segment(wk):

@@ -381,15 +381,16 @@ def test_singular_entering_block_takes_a_null_move(monkeypatch):
     # a null direction v of the block (Σv = 0, 1ᵀv = 0) gives the entering asset the
     # multiplier −λ μᵀv, so the walk meets one only at λ ≈ 0, where rounding decides: the
     # seed that exercises it depends on the arithmetic of the updates (1922 before the
-    # rank-one updates of issue 20, 1851 now, at λ ≈ −1.6e-13 on the mirrored walk)
-    rng = np.random.default_rng(1851)
+    # rank-one updates of issue 20, 1851 with them, 1922 again since the kernels' dot
+    # products are vectorized; seeds 25, 4460, 5736 and 5870 exercise it too)
+    rng = np.random.default_rng(1922)
     n = int(rng.integers(3, 9))
     k = int(rng.integers(1, n))
     b = rng.normal(size=(n, k))
     cov = b @ b.T * 1e-4
     cov = (cov + cov.T) / 2
     mu = rng.integers(0, 4, n) * 1e-4 + 1e-4
-    assert (n, k) == (8, 2)
+    assert (n, k) == (6, 2)
     res = cla.critical_line(mu, cov, branch="full")
     assert calls, "the null move was not exercised"
     assert node_kkt(res, mu, cov) <= 1e-10

@@ -15,6 +15,13 @@ import math
 import numpy as np
 from numba import njit
 
+#: Floating-point flags of the kernels whose loops are dot products and sums: reassociation
+#: lets the compiler vectorize the reductions (4 lanes on AVX2), contraction fuses
+#: multiply-adds. No flag assumes finite values (``select_event`` compares with −∞ and
+#: keeps the default flags). Results change in the last bits only; the walk's KKT
+#: residuals are checked in the tests as before.
+_REASSOC = {"reassoc", "contract"}
+
 __all__ = [
     "forward_solve",
     "back_solve_rows",
@@ -22,10 +29,12 @@ __all__ = [
     "select_event",
     "segment",
     "enter",
+    "segment_weights",
+    "event",
 ]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_REASSOC)
 def forward_solve(
     L: np.ndarray, k: int, b: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover
@@ -49,7 +58,7 @@ def forward_solve(
         out[t] = acc / L[t, t]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_REASSOC)
 def back_solve_rows(
     L: np.ndarray, k: int, Y: np.ndarray, X: np.ndarray
 ) -> None:  # pragma: no cover
@@ -73,6 +82,21 @@ def back_solve_rows(
     for r in range(nr):
         for t in range(k):
             X[r, t] = Y[r, t]
+    if nr == 3:  # the walk's case: one pass over each row of L for the three rows
+        for t in range(k - 1, -1, -1):
+            d = L[t, t]
+            x0 = X[0, t] / d
+            x1 = X[1, t] / d
+            x2 = X[2, t] / d
+            X[0, t] = x0
+            X[1, t] = x1
+            X[2, t] = x2
+            for q in range(t):
+                lq = L[t, q]
+                X[0, q] -= x0 * lq
+                X[1, q] -= x1 * lq
+                X[2, q] -= x2 * lq
+        return
     for t in range(k - 1, -1, -1):
         d = L[t, t]
         for r in range(nr):
@@ -115,44 +139,130 @@ def delete_position(
     m = k - 1 - p  # rotations
     cs = np.empty(m)
     sn = np.empty(m)
-    # rows of L below p: shift up while applying the rotations found so far
-    for i in range(m):
+    # rows of L below p: shift up while applying the rotations found so far. Row i needs
+    # rotations 0 .. i-1 before it yields rotation i; four rows at a time apply the
+    # rotations their predecessors found together (four independent chains), then finish
+    # their own small triangle in order. Row i moves to row i-1 in place: a row's
+    # destination is its predecessor's source, which that predecessor has already read.
+    i = 0
+    while i + 4 <= m:
+        s0 = p + 1 + i
+        for r in range(4):
+            for q in range(p):
+                L[s0 + r - 1, q] = L[s0 + r, q]
+        x0, x1, x2, x3 = _rotate_four(L, s0, -1, p, i, cs, sn)
+        _finish_row(L, k, p, i, i, x0, cs, sn)
+        _finish_row(L, k, p, i + 1, i, x1, cs, sn)
+        _finish_row(L, k, p, i + 2, i, x2, cs, sn)
+        _finish_row(L, k, p, i + 3, i, x3, cs, sn)
+        i += 4
+    while i < m:
         src = p + 1 + i
-        dst = p + i
         for q in range(p):
-            L[dst, q] = L[src, q]
-        x = L[src, p]
-        for t in range(i):
-            a = L[src, p + 1 + t]
-            L[dst, p + t] = cs[t] * a + sn[t] * x
-            x = cs[t] * x - sn[t] * a
-        a = L[src, p + 1 + i]
-        rr = math.hypot(a, x)
-        cs[i] = a / rr
-        sn[i] = x / rr
-        L[dst, p + i] = rr
-        for q in range(p + i + 1, k):
-            L[dst, q] = 0.0
+            L[src - 1, q] = L[src, q]
+        _finish_row(L, k, p, i, 0, L[src, p], cs, sn)
+        i += 1
     for q in range(k):  # the freed last row
         L[k - 1, q] = 0.0
-    # the rows of R and Y
-    for r in range(nr + 3):
-        if r < nr:
-            x = R[r, p]
-        else:
-            x = Y[r - nr, p]
-        for t in range(m):
-            if r < nr:
-                a = R[r, p + 1 + t]
-                R[r, p + t] = cs[t] * a + sn[t] * x
-            else:
-                a = Y[r - nr, p + 1 + t]
-                Y[r - nr, p + t] = cs[t] * a + sn[t] * x
-            x = cs[t] * x - sn[t] * a
-        if r < nr:
-            R[r, k - 1] = 0.0
-        else:
-            Y[r - nr, k - 1] = 0.0
+    # the rows of R, four at a time (four independent rotation chains keep the
+    # floating-point units busy; one row's chain is a sequence of dependent updates)
+    r = 0
+    while r + 4 <= nr:
+        _rotate_four(R, r, 0, p, m, cs, sn)
+        R[r, k - 1] = 0.0
+        R[r + 1, k - 1] = 0.0
+        R[r + 2, k - 1] = 0.0
+        R[r + 3, k - 1] = 0.0
+        r += 4
+    while r < nr:
+        _rotate_row(R, r, p, k, m, cs, sn)
+        r += 1
+    for r in range(3):
+        _rotate_row(Y, r, p, k, m, cs, sn)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rotate_four(
+    A: np.ndarray, r: int, shift: int, p: int, m: int, cs: np.ndarray, sn: np.ndarray
+) -> tuple[float, float, float, float]:  # pragma: no cover
+    """Apply rotations ``0 .. m-1`` to rows ``r .. r+3`` of ``A`` together.
+
+    Row ``r + j``'s column ``p + 1 + t`` rotated against its running entry (which starts at
+    column ``p``) lands in column ``p + t`` of row ``r + j + shift`` (``shift`` −1: the
+    factor's rows move up as they are rotated). The four chains are independent, so the
+    floating-point units work on four dependent sequences at once.
+
+    Returns
+    -------
+    tuple of float
+        The four running entries after the rotations.
+    """
+    x0 = A[r, p]
+    x1 = A[r + 1, p]
+    x2 = A[r + 2, p]
+    x3 = A[r + 3, p]
+    d = r + shift
+    for t in range(m):
+        c = cs[t]
+        s = sn[t]
+        q = p + 1 + t
+        a0 = A[r, q]
+        a1 = A[r + 1, q]
+        a2 = A[r + 2, q]
+        a3 = A[r + 3, q]
+        A[d, q - 1] = c * a0 + s * x0
+        A[d + 1, q - 1] = c * a1 + s * x1
+        A[d + 2, q - 1] = c * a2 + s * x2
+        A[d + 3, q - 1] = c * a3 + s * x3
+        x0 = c * x0 - s * a0
+        x1 = c * x1 - s * a1
+        x2 = c * x2 - s * a2
+        x3 = c * x3 - s * a3
+    return x0, x1, x2, x3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _finish_row(
+    L: np.ndarray,
+    k: int,
+    p: int,
+    i: int,
+    done: int,
+    x: float,
+    cs: np.ndarray,
+    sn: np.ndarray,
+) -> None:  # pragma: no cover
+    """Row ``i`` of the delete: rotations ``done .. i-1``, then its own rotation ``i``.
+
+    ``x`` is the row's running entry after rotations ``0 .. done-1`` (already applied and
+    written); the row is written to its destination ``p + i`` and zeroed past the diagonal.
+    """
+    src = p + 1 + i
+    dst = p + i
+    for t in range(done, i):
+        a = L[src, p + 1 + t]
+        L[dst, p + t] = cs[t] * a + sn[t] * x
+        x = cs[t] * x - sn[t] * a
+    a = L[src, p + 1 + i]
+    rr = math.hypot(a, x)
+    cs[i] = a / rr
+    sn[i] = x / rr
+    L[dst, p + i] = rr
+    for q in range(p + i + 1, k):
+        L[dst, q] = 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rotate_row(
+    A: np.ndarray, r: int, p: int, k: int, m: int, cs: np.ndarray, sn: np.ndarray
+) -> None:  # pragma: no cover
+    """Apply the delete's rotations to row ``r`` of ``A`` (columns ``p .. k-1``)."""
+    x = A[r, p]
+    for t in range(m):
+        a = A[r, p + 1 + t]
+        A[r, p + t] = cs[t] * a + sn[t] * x
+        x = cs[t] * x - sn[t] * a
+    A[r, k - 1] = 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -225,7 +335,7 @@ def select_event(
     return j, best
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_REASSOC)
 def segment(
     L: np.ndarray,
     k: int,
@@ -280,7 +390,7 @@ def segment(
     return alpha, beta, g0, g1, z0, z1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_REASSOC)
 def enter(
     j: int,
     S: np.ndarray,
@@ -360,3 +470,88 @@ def enter(
     pos[j] = k
     status[j] = 0
     return True
+
+
+@njit(cache=True, nogil=True)
+def segment_weights(
+    w: np.ndarray,
+    fidx: np.ndarray,
+    k: int,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    lam: float,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> np.ndarray:  # pragma: no cover
+    """All weights at ``lam`` on the current segment.
+
+    The bound assets keep ``w``; free asset ``fidx[t]`` gets ``α_t + λβ_t`` clipped to
+    its box (the clip only removes rounding: a weight that just reached its bound can
+    land one ulp beyond it).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        A new array.
+    """
+    out = w.copy()
+    for t in range(k):
+        i = fidx[t]
+        v = alpha[t] + lam * beta[t]
+        if v < lo[i]:
+            v = lo[i]
+        elif v > hi[i]:
+            v = hi[i]
+        out[i] = v
+    return out
+
+
+@njit(cache=True, nogil=True)
+def event(
+    L: np.ndarray,
+    k: int,
+    Y: np.ndarray,
+    X: np.ndarray,
+    bidx: np.ndarray,
+    nb: int,
+    UVC: np.ndarray,
+    cB: np.ndarray,
+    m: np.ndarray,
+    w: np.ndarray,
+    rho: float,
+    st: np.ndarray,
+    pos: np.ndarray,
+    fidx: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    lam_c: float,
+    last_changed: int,
+    lam_tol: float,
+    slope_tol: float,
+    zero_lam: float,
+):  # pragma: no cover
+    """One event of the walk: the segment, the next event and the weights there.
+
+    :func:`segment`, :func:`select_event` and :func:`segment_weights` (at ``λ = 0`` when
+    the event's ``λ`` is at or below ``zero_lam``) in one compiled call instead of three,
+    which keeps the walk's per-event Python overhead (the dispatcher's argument checks)
+    small.
+
+    Returns
+    -------
+    alpha, beta, g0, g1, z0, z1
+        As :func:`segment`.
+    j : int
+        Asset of the event.
+    lam_e : float
+        Its ``λ`` (``−inf`` when nothing happens).
+    w_e : numpy.ndarray, shape (n,)
+        All weights at ``max(lam_e, 0)`` (``λ = 0`` below ``zero_lam``).
+    """
+    alpha, beta, g0, g1, z0, z1 = segment(L, k, Y, X, bidx, nb, UVC, cB, m, w, rho)
+    j, lam_e = select_event(
+        st, pos, z0, z1, alpha, beta, lo, hi, lam_c, last_changed, lam_tol, slope_tol
+    )
+    lam_w = lam_e if lam_e > zero_lam else 0.0
+    w_e = segment_weights(w, fidx, k, alpha, beta, lam_w, lo, hi)
+    return alpha, beta, g0, g1, z0, z1, j, lam_e, w_e

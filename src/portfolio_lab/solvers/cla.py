@@ -563,23 +563,6 @@ class _Walk:
         )
         return alpha, beta, float(g0), float(g1), z0, z1
 
-    def node(self, alpha, beta, g0, g1, z0, z1, lam: float, kind: str) -> _Node:
-        """Return the portfolio of the current segment at ``lam``, with its multipliers."""
-        w = self.weights(alpha, beta, lam)
-        return _Node(w, lam, g0 + lam * g1, kind, z0, z1, self.m, lam)
-
-    def weights(self, alpha: np.ndarray, beta: np.ndarray, lam: float) -> np.ndarray:
-        """All weights at ``lam`` on the current segment (free ones clipped to their box).
-
-        The clip only removes rounding: a weight that just reached its bound can land one
-        ulp beyond it.
-        """
-        w = self.w.copy()
-        if self.k:
-            F = self.fidx[: self.k]
-            w[F] = np.clip(alpha + lam * beta, self.lo[F], self.hi[F])
-        return w
-
     def e_column(self, j: int) -> np.ndarray:
         """``M_FF⁻¹ (Σ̃_{F,j} + ρ1)`` for bound asset j (the free block's regression on j)."""
         k = self.k
@@ -723,32 +706,41 @@ def _walk(
                 f"the critical line took more than {max_steps} steps (degenerate cycling); "
                 "perturb the inputs or use method='admm'"
             )
-        seg = wk.segment()
-        alpha, beta, _, _, z0, z1 = seg
         scale = max(1.0, abs(lam_c)) if math.isfinite(lam_c) else 1.0
         st = wk.status
-        j, lam_e = kern.select_event(
+        alpha, beta, g0, g1, z0, z1, j, lam_e, w_e = kern.event(
+            wk.L,
+            wk.k,
+            wk.Y,
+            wk.X,
+            wk.bidx,
+            wk.nb,
+            wk.UVC,
+            wk.cB,
+            wk.m,
+            wk.w,
+            wk.rho,
             st,
             wk.pos,
-            z0,
-            z1,
-            alpha,
-            beta,
+            wk.fidx,
             lo,
             hi,
             lam_c,
             last_changed,
             _LAMBDA_TOL * scale,
             _SLOPE_TOL,
+            _ZERO_LAMBDA,
         )
         j = int(j)
+        g0, g1 = float(g0), float(g1)
         if lam_e <= _ZERO_LAMBDA:  # λ = 0 reached (rounding noise around 0 counts as 0)
             kind = "min_variance" if nodes else "max_return"
             if nodes:
                 free_sets.append(st == 0)
-            nodes.append(wk.node(*seg, 0.0, kind))
+            nodes.append(_Node(w_e, 0.0, g0, kind, z0, z1, wk.m, 0.0))
             return nodes, free_sets, wk.steps
-        nd = wk.node(*seg, lam_e, "corner" if nodes else "max_return")
+        kind = "corner" if nodes else "max_return"
+        nd = _Node(w_e, lam_e, g0 + lam_e * g1, kind, z0, z1, wk.m, lam_e)
         if not nodes:
             nodes.append(nd)
         elif np.max(np.abs(nd.w - nodes[-1].w)) > 1e-14 or lam_e < nodes[-1].lam - (
@@ -975,9 +967,15 @@ def _assemble(eff: _EfficientWalk, branch: str, mu: Any, cov: Any) -> CriticalLi
     lambdas = np.array([nd.lam for nd in nodes]) * lam_scale
     # γ of Σ̃ with μ̃ → γ of Σ with μ: Σw = λμ + γ1 + ζ, ζ = d ζ̃
     gammas = np.array([nd.gam for nd in nodes]) * d - lambdas * m0
-    zetas = np.stack([nd.z for nd in nodes]) * d
+    # every node's ζ̃ = z0 + λ_walk z1 and wᵀΣ̃w = wᵀ(ζ̃ + λ_walk m + γ) at once (the
+    # _Node properties, stacked: one pass instead of two per corner)
+    lam_walk = np.array([nd.lam_walk for nd in nodes])[:, None]
+    z_scaled = np.stack([nd.z0 for nd in nodes]) + lam_walk * np.stack([nd.z1 for nd in nodes])
+    grad = z_scaled + lam_walk * np.stack([nd.m for nd in nodes])
+    grad += np.array([nd.gam for nd in nodes])[:, None]
+    zetas = z_scaled * d
     returns = W @ eff.mu
-    risks = np.sqrt(np.clip(np.array([nd.var for nd in nodes]) * d, 0.0, None))
+    risks = np.sqrt(np.clip(np.einsum("ij,ij->i", W, grad) * d, 0.0, None))
     kinds = tuple(nd.kind for nd in nodes)
     masks = np.stack(fsets) if fsets else np.zeros((0, n), dtype=bool)
     return CriticalLineResult(
