@@ -119,6 +119,41 @@ def _per_member(x: Any, name: str, batch: int, device: Any) -> Any:
     return t.to(device=device, dtype=torch.float64)
 
 
+def cholesky_info(cov: Any) -> np.ndarray:
+    """LAPACK's ``info`` of the Cholesky factorization of each member (0: positive definite).
+
+    On the CPU each member goes straight to LAPACK's ``dpotrf`` (SciPy), which keeps no
+    factor: torch's ``cholesky_ex`` also zeroes the other triangle of every factor and
+    took about two and a half times as long for 256 matrices of 100 assets (the check is
+    the layer's one ``O(Bn³)`` step). Other devices use ``torch.linalg.cholesky_ex``.
+
+    Parameters
+    ----------
+    cov : torch.Tensor, shape (B, n, n)
+        Symmetric matrices (only one triangle is read), float64.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (B,)
+        0 where the factorization succeeds, else the 1-based pivot at which it fails.
+    """
+    import torch
+
+    if cov.device.type != "cpu":
+        return torch.linalg.cholesky_ex(cov)[1].cpu().numpy()
+    from scipy.linalg.lapack import dpotrf
+
+    arr = cov.numpy()
+    info = np.zeros(arr.shape[0], dtype=np.int64)
+    if arr.shape[0] > 1 and arr.strides[0] == 0:  # one Σ broadcast over the batch
+        info[:] = dpotrf(arr[0].T, lower=False, clean=False, overwrite_a=False)[1]
+        return info
+    for i in range(arr.shape[0]):
+        # Σᵀ = Σ: the C-ordered matrix is the Fortran-ordered one, read as its upper triangle
+        info[i] = dpotrf(arr[i].T, lower=False, clean=False, overwrite_a=False)[1]
+    return info
+
+
 def check_bounds_only(n: int, long_only: bool, bounds: Any) -> tuple[np.ndarray, np.ndarray]:
     """Resolve ``long_only`` and ``bounds`` to float64 NumPy vectors (InputError if infeasible)."""
     lo, hi = resolve_bounds(n, bool(long_only), bounds, np)
@@ -215,9 +250,9 @@ def prepare(
         )
     if bool((asym > 0).any()):
         c64 = 0.5 * (c64 + c64.transpose(-1, -2))
-    _, info = torch.linalg.cholesky_ex(c64.detach())
+    info = cholesky_info(c64.detach())
     if bool((info != 0).any()):
-        i = int(torch.nonzero(info != 0)[0, 0])
+        i = int(np.flatnonzero(info != 0)[0])
         raise NotPositiveDefiniteError(
             f"cov[{i}] is not positive definite (its Cholesky factorization fails at pivot "
             f"{int(info[i])}); shrink it (e.g. Ledoit-Wolf) or add a small ridge"
