@@ -256,7 +256,15 @@ def main() -> None:
                     default=["cvxpylayers", "cvxpylayers-tight", "qpth"])  # fmt: skip
     ap.add_argument("--machine", default=None)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks",
+                    help="folder of layers_<machine>.json")  # fmt: skip
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run (scripts/gpu_check.sh --dry-run): n = 20, batch 16, "
+                    "one repeat, cvxpylayers only")  # fmt: skip
     args = ap.parse_args()
+    if args.quick:
+        args.sizes, args.batch, args.repeats = [20], 16, 1
+        args.peers = [p for p in args.peers if p == "cvxpylayers"]
     record = {
         "what": __doc__.split("\n\n")[1].replace("\n", " "),
         "gamma": GAMMA,
@@ -310,7 +318,7 @@ def main() -> None:
         record["cases"].append(case)
     record["load_average_1m_end"] = os.getloadavg()[0]
     name = args.machine or machine_name()
-    path = ROOT / "results" / "benchmarks" / f"layers_{name}.json"
+    path = args.out / f"layers_{name}.json"
     write_json(path, record)
     print(f"wrote {path}")
 

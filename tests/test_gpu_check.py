@@ -38,7 +38,7 @@ def test_every_step_is_capped_and_recorded() -> None:
     # bench/layers.py is called only when it exists, through the same capped runner
     assert "if [ -f bench/layers.py ]" in text and "step bench_layers" in text
     # the GPU caps fit the 8-minute budget
-    caps = re.search(r"^  CAPS=\(([\d ]+)\)\s+# 470", text, flags=re.M)
+    caps = re.search(r"^  CAPS=\(([\d ]+)\)\s+# \d+ s in all", text, flags=re.M)
     assert caps and sum(map(int, caps.group(1).split())) <= 480
     # no command runs outside a step, except the capped machine probe and summary
     for line in text.splitlines():
