@@ -379,11 +379,10 @@ def _groups(members: Any, counts: Any) -> list[Any]:
     order = np.argsort(c, kind="stable")
     cs = c[order]
     cuts, start = [], 0
-    for i in range(1, cs.size):
+    for i in range(GROUP_MIN, cs.size - GROUP_MIN + 1):
         if i - start >= GROUP_MIN and cs[i] > 2 * max(int(cs[start]), 1):
-            if cs.size - i >= GROUP_MIN:
-                cuts.append(i)
-                start = i
+            cuts.append(i)
+            start = i
     if not cuts:
         return [members]  # one group: keep the members' order
     bounds = [0, *cuts, cs.size]

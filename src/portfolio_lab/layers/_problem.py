@@ -144,14 +144,10 @@ def cholesky_info(cov: Any) -> np.ndarray:
     from scipy.linalg.lapack import dpotrf
 
     arr = cov.numpy()
-    info = np.zeros(arr.shape[0], dtype=np.int64)
-    if arr.shape[0] > 1 and arr.strides[0] == 0:  # one Σ broadcast over the batch
-        info[:] = dpotrf(arr[0].T, lower=False, clean=False, overwrite_a=False)[1]
-        return info
-    for i in range(arr.shape[0]):
-        # Σᵀ = Σ: the C-ordered matrix is the Fortran-ordered one, read as its upper triangle
-        info[i] = dpotrf(arr[i].T, lower=False, clean=False, overwrite_a=False)[1]
-    return info
+    distinct = arr[:1] if arr.shape[0] > 1 and arr.strides[0] == 0 else arr  # one Σ broadcast
+    # Σᵀ = Σ: the C-ordered matrix is the Fortran-ordered one, read as its upper triangle
+    info = [dpotrf(c.T, lower=False, clean=False, overwrite_a=False)[1] for c in distinct]
+    return np.broadcast_to(np.asarray(info, dtype=np.int64), arr.shape[:1]).copy()
 
 
 def check_bounds_only(n: int, long_only: bool, bounds: Any) -> tuple[np.ndarray, np.ndarray]:

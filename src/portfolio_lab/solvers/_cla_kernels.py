@@ -82,21 +82,6 @@ def back_solve_rows(
     for r in range(nr):
         for t in range(k):
             X[r, t] = Y[r, t]
-    if nr == 3:  # the walk's case: one pass over each row of L for the three rows
-        for t in range(k - 1, -1, -1):
-            d = L[t, t]
-            x0 = X[0, t] / d
-            x1 = X[1, t] / d
-            x2 = X[2, t] / d
-            X[0, t] = x0
-            X[1, t] = x1
-            X[2, t] = x2
-            for q in range(t):
-                lq = L[t, q]
-                X[0, q] -= x0 * lq
-                X[1, q] -= x1 * lq
-                X[2, q] -= x2 * lq
-        return
     for t in range(k - 1, -1, -1):
         d = L[t, t]
         for r in range(nr):
@@ -239,10 +224,7 @@ def _finish_row(
     """
     src = p + 1 + i
     dst = p + i
-    for t in range(done, i):
-        a = L[src, p + 1 + t]
-        L[dst, p + t] = cs[t] * a + sn[t] * x
-        x = cs[t] * x - sn[t] * a
+    x = _rotate_span(L, src, dst, p, done, i, x, cs, sn)
     a = L[src, p + 1 + i]
     rr = math.hypot(a, x)
     cs[i] = a / rr
@@ -253,15 +235,35 @@ def _finish_row(
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _rotate_span(
+    A: np.ndarray,
+    src: int,
+    dst: int,
+    p: int,
+    t0: int,
+    t1: int,
+    x: float,
+    cs: np.ndarray,
+    sn: np.ndarray,
+) -> float:  # pragma: no cover
+    """Apply rotations ``t0 .. t1-1`` to one row; return its running entry after them.
+
+    Column ``p + 1 + t`` of row ``src``, rotated against the running entry ``x``, is
+    written to column ``p + t`` of row ``dst``.
+    """
+    for t in range(t0, t1):
+        a = A[src, p + 1 + t]
+        A[dst, p + t] = cs[t] * a + sn[t] * x
+        x = cs[t] * x - sn[t] * a
+    return x
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _rotate_row(
     A: np.ndarray, r: int, p: int, k: int, m: int, cs: np.ndarray, sn: np.ndarray
 ) -> None:  # pragma: no cover
     """Apply the delete's rotations to row ``r`` of ``A`` (columns ``p .. k-1``)."""
-    x = A[r, p]
-    for t in range(m):
-        a = A[r, p + 1 + t]
-        A[r, p + t] = cs[t] * a + sn[t] * x
-        x = cs[t] * x - sn[t] * a
+    _rotate_span(A, r, r, p, 0, m, A[r, p], cs, sn)
     A[r, k - 1] = 0.0
 
 

@@ -407,16 +407,6 @@ class _Node:
     m: np.ndarray  # the walk's scaled μ (−μ̃ for the mirrored walk)
     lam_walk: float  # λ in the walk's own sign convention
 
-    @property
-    def z(self) -> np.ndarray:
-        """Scaled bound multipliers ``ζ̃ = Σ̃w − λμ̃ − γ`` (zero on free assets)."""
-        return self.z0 + self.lam_walk * self.z1
-
-    @property
-    def var(self) -> float:
-        """Scaled variance ``wᵀΣ̃w``, from ``Σ̃w = ζ̃ + λm + γ``."""
-        return float(self.w @ (self.z + self.lam_walk * self.m + self.gam))
-
 
 class _Walk:
     """State of one walk from λ = +∞ down to λ = 0 on the scaled problem (host NumPy).
@@ -967,8 +957,8 @@ def _assemble(eff: _EfficientWalk, branch: str, mu: Any, cov: Any) -> CriticalLi
     lambdas = np.array([nd.lam for nd in nodes]) * lam_scale
     # γ of Σ̃ with μ̃ → γ of Σ with μ: Σw = λμ + γ1 + ζ, ζ = d ζ̃
     gammas = np.array([nd.gam for nd in nodes]) * d - lambdas * m0
-    # every node's ζ̃ = z0 + λ_walk z1 and wᵀΣ̃w = wᵀ(ζ̃ + λ_walk m + γ) at once (the
-    # _Node properties, stacked: one pass instead of two per corner)
+    # every node's scaled multipliers ζ̃ = z0 + λ_walk z1 (= Σ̃w − λm − γ, zero on free
+    # assets) and scaled variance wᵀΣ̃w = wᵀ(ζ̃ + λ_walk m + γ), stacked over the nodes
     lam_walk = np.array([nd.lam_walk for nd in nodes])[:, None]
     z_scaled = np.stack([nd.z0 for nd in nodes]) + lam_walk * np.stack([nd.z1 for nd in nodes])
     grad = z_scaled + lam_walk * np.stack([nd.m for nd in nodes])
