@@ -187,3 +187,12 @@ def test_fitted_policy_replays_the_walk_forward_run(prices, algo):
     assert res.final_wealth == again.final_wealth
     with pytest.raises(InputError):
         FittedPolicy(policy.estimator_, start=2)
+
+
+def test_fit_leaves_no_log_folder_in_the_temp_directory(prices, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    tiny("ppo", total_timesteps=64).fit(prices)
+    assert not list(tmp_path.glob("SB3-*"))

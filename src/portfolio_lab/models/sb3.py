@@ -383,6 +383,7 @@ class SB3Allocator(BaseAllocator):
         SB3Allocator
             ``self``, fitted.
         """
+        from stable_baselines3.common.logger import Logger
         from tqdm import tqdm
 
         from .env import stack_features
@@ -415,6 +416,9 @@ class SB3Allocator(BaseAllocator):
                 verbose=0,
                 **self.resolved_algo_kwargs(),
             )
+            # a logger without outputs: SB3's default (verbose=0) still creates an empty
+            # folder SB3-<timestamp> in the temp directory on every learn()
+            model.set_logger(Logger(folder=None, output_formats=[]))
             self.module_ = model.policy
             callback = self._callback(insample_env, val_env, every, total)
             bar = tqdm(total=total, disable=not self.progress, desc=f"SB3[{self.algo}]",

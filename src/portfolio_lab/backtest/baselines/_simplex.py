@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...exceptions import ConvergenceError, InputError
+from ._simplex_kernels import NO_CONVERGENCE, NOT_PD, OK, qp_batch
 
-__all__ = ["project_simplex", "simplex_qp", "simplex_qp_batch"]
+__all__ = ["project_simplex", "simplex_qp", "simplex_qp_batch", "simplex_qp_rows"]
 
 
 def project_simplex(v: np.ndarray, radius: float = 1.0) -> np.ndarray:
@@ -117,6 +118,23 @@ def simplex_qp(
     scale = max(float(np.max(np.abs(Q))), float(np.max(np.abs(c))), 1.0)
     thresh = tol * scale
     max_iter = 10 * n + 50 if max_iter is None else max_iter
+    yk = y[None, :].copy()
+    status = qp_batch(
+        np.ascontiguousarray(Q[None]),
+        np.zeros(1, dtype=np.int64),
+        np.ascontiguousarray(c[None]),
+        yk,
+        float(tol),
+        int(max_iter),
+    )
+    if status[0] == OK:
+        return yk[0]
+    if status[0] == NO_CONVERGENCE:
+        raise ConvergenceError(
+            f"simplex_qp did not converge in {max_iter} active-set iterations; "
+            "check that Q is positive definite"
+        )
+    # a Cholesky pivot of some Q_FF was not positive: the LU path below decides
     for _ in range(max_iter):
         g = Q @ y + c
         idx = np.flatnonzero(free)
@@ -193,13 +211,13 @@ def simplex_qp_batch(
 ) -> np.ndarray:
     """Solve ``E`` independent simplex QPs at once, by :func:`simplex_qp`'s active-set steps.
 
-    Each problem keeps its own free set; a step of the batch solves every bordered
-    system together (``numpy.linalg.solve`` on an ``(E, m + 1, m + 1)`` stack, ``m`` the
-    largest free set of the batch, each problem's free coordinates first and its padding
-    rows and columns the identity so that their step is exactly zero), takes each
-    problem's own ratio test and multiplier check, and drops a problem from the batch
-    once its multipliers certify it. The problems are strictly
-    convex, so every one reaches the same minimizer as :func:`simplex_qp` (to rounding).
+    The problems run one after the other in one compiled call
+    (:func:`~portfolio_lab.backtest.baselines._simplex_kernels.qp_batch`: each bordered
+    system through the Cholesky factor of its free block). A problem whose free block is
+    not positive definite to working precision is solved again by the NumPy steps of
+    :func:`_qp_batch_lu` (every bordered system of the batch by one stacked LU solve),
+    which also serve as the tests' reference. The problems are strictly convex, so every
+    one reaches the same minimizer as :func:`simplex_qp` (to rounding).
 
     Parameters
     ----------
@@ -231,12 +249,65 @@ def simplex_qp_batch(
             f"simplex_qp_batch needs Q (E, n, n) and c (E, n), got {Q.shape}, {c.shape}"
         )
     E, n = c.shape
-    y = simplex_rows(y0, E, n)
+    return simplex_qp_rows(Q, np.arange(E), c, y0, tol=tol, max_iter=max_iter)
+
+
+def simplex_qp_rows(
+    Q: np.ndarray,
+    rows: np.ndarray,
+    c: np.ndarray,
+    y0: np.ndarray | None = None,
+    *,
+    tol: float = 1e-12,
+    max_iter: int | None = None,
+) -> np.ndarray:
+    """:func:`simplex_qp_batch` on the matrices ``Q[rows]``, without copying them out.
+
+    Parameters
+    ----------
+    Q : numpy.ndarray, shape (K, n, n)
+        A stack of symmetric positive definite matrices (C-ordered float64 is used as it
+        is; anything else is converted once).
+    rows : numpy.ndarray of int, shape (E,)
+        Problem ``e`` minimizes ``½ yᵀQ[rows[e]]y + c_eᵀy``.
+    c, y0, tol, max_iter
+        As in :func:`simplex_qp_batch`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (E, n)
+    """
+    Q = np.ascontiguousarray(Q, dtype=np.float64)
+    c = np.ascontiguousarray(c, dtype=np.float64)
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    E, n = c.shape
+    y = np.ascontiguousarray(simplex_rows(y0, E, n))
+    max_iter = 10 * n + 50 if max_iter is None else max_iter
+    status = qp_batch(Q, rows, c, y, float(tol), int(max_iter))
+    if np.any(status == NO_CONVERGENCE):
+        raise ConvergenceError(
+            f"simplex_qp_batch left {int(np.sum(status == NO_CONVERGENCE))} of {E} problems "
+            f"open after {max_iter} iterations; check that every Q is positive definite"
+        )
+    lu = np.flatnonzero(status == NOT_PD)
+    if lu.size:  # the LU path on the problems whose Cholesky pivots failed
+        Ql, cl = Q[rows[lu]], c[lu]
+        scale = np.maximum(np.maximum(np.abs(Ql).max(axis=(1, 2)), np.abs(cl).max(axis=1)), 1.0)
+        y[lu] = _qp_batch_lu(Ql, cl, simplex_rows(y0, E, n)[lu], tol * scale, tol, max_iter)
+    return y
+
+
+def _qp_batch_lu(
+    Q: np.ndarray, c: np.ndarray, y: np.ndarray, thresh: np.ndarray, tol: float, max_iter: int
+) -> np.ndarray:
+    """Run the batch's active-set steps in NumPy, each bordered system by LU.
+
+    The reference for the compiled loop (the tests compare the two) and its fallback when
+    a free block is not positive definite to working precision.
+    """
+    E, n = c.shape
     free = y > 0.0
     y[~free] = 0.0
-    scale = np.maximum(np.maximum(np.abs(Q).max(axis=(1, 2)), np.abs(c).max(axis=1)), 1.0)
-    thresh = tol * scale
-    max_iter = 10 * n + 50 if max_iter is None else max_iter
     open_ = np.arange(E)
     for _ in range(max_iter):
         if open_.size == 0:
