@@ -175,3 +175,26 @@ def test_every_input_error_is_a_value_error() -> None:
         exc.InfeasibleTargetError,
     ):
         assert issubclass(cls, ValueError)
+
+
+@pytest.mark.parametrize("n", [63, 64, 200])
+def test_the_compiled_check_agrees_with_numpy(n):
+    from portfolio_lab.solvers._validation import FAST_CHECK_MIN_N, prepare
+
+    rng = np.random.default_rng(n)
+    A = rng.normal(size=(n, n))
+    cov = A @ A.T / n + np.eye(n)
+    cov[0, 1] += 1e-9 * np.abs(cov).max()  # asymmetric within the tolerance
+    p = prepare(np.zeros(n), cov)
+    np.testing.assert_array_equal(p.cov, (cov + cov.T) / 2.0)  # bit for bit
+    # beyond the tolerance, and with a NaN or an inf off the diagonal: the usual errors
+    bad = cov.copy()
+    bad[2, 5] += 1e-6 * np.abs(cov).max()
+    with pytest.raises(exc.NotSymmetricError, match="not symmetric"):
+        prepare(np.zeros(n), bad)
+    for value in (np.nan, np.inf):
+        broken = cov.copy()
+        broken[n - 1, 3] = value
+        with pytest.raises(exc.NonFiniteError, match="1 NaN or infinite"):
+            prepare(np.zeros(n), broken)
+    assert (n >= FAST_CHECK_MIN_N) == (n != 63)

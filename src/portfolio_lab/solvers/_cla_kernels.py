@@ -31,6 +31,7 @@ __all__ = [
     "enter",
     "segment_weights",
     "event",
+    "max_abs_diff",
 ]
 
 
@@ -557,3 +558,14 @@ def event(
     lam_w = lam_e if lam_e > zero_lam else 0.0
     w_e = segment_weights(w, fidx, k, alpha, beta, lam_w, lo, hi)
     return alpha, beta, g0, g1, z0, z1, j, lam_e, w_e
+
+
+@njit(cache=True, nogil=True)
+def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:  # pragma: no cover
+    """``max|a - b|`` in one pass (no temporaries; the walk asks it once per corner)."""
+    out = 0.0
+    for i in range(a.size):
+        d = abs(a[i] - b[i])
+        if d > out:
+            out = d
+    return out

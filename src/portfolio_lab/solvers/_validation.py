@@ -38,6 +38,9 @@ __all__ = [
 
 #: Relative tolerance on ``max|Σ - Σᵀ| / max|Σ|`` before a matrix counts as non-symmetric.
 SYMMETRY_RTOL = 1e-8
+#: From this size on a NumPy covariance is checked and symmetrized in one compiled pass
+#: (:mod:`._validation_kernels`); below it NumPy's passes cost less than loading numba.
+FAST_CHECK_MIN_N = 64
 #: ``Δ / (A C)`` at or below this counts as μ proportional to the ones vector.
 DELTA_RTOL = 1e-10
 
@@ -162,6 +165,13 @@ def prepare(mu: Any | None, cov: Any) -> Problem:
                 f"mu must have shape ({n},) to match cov of shape ({n}, {n}), got {tuple(mu.shape)}"
             )
         check_finite(mu, "mu", xp)
+    if isinstance(cov, np.ndarray) and n >= FAST_CHECK_MIN_N:
+        from ._validation_kernels import symmetrize_checked
+
+        sym, bad, asym, scale = symmetrize_checked(np.ascontiguousarray(cov))
+        if bad == 0 and asym <= SYMMETRY_RTOL * scale:
+            return Problem(mu=mu, cov=sym, xp=xp, device=_device(cov), n=n)
+        # a check failed: the NumPy checks below raise it with their message
     check_finite(cov, "cov", xp)
     check_symmetric(cov, xp)
     cov = (cov + xp.matrix_transpose(cov)) / 2.0

@@ -396,7 +396,7 @@ def _attainable_min(res: CriticalLineResult) -> float:
 
 
 # --------------------------------------------------------------------------- the walk
-@dataclass
+@dataclass(slots=True)
 class _Node:
     w: np.ndarray  # scaled problem's weights are the true weights
     lam: float  # scaled λ
@@ -733,7 +733,7 @@ def _walk(
         nd = _Node(w_e, lam_e, g0 + lam_e * g1, kind, z0, z1, wk.m, lam_e)
         if not nodes:
             nodes.append(nd)
-        elif np.max(np.abs(nd.w - nodes[-1].w)) > 1e-14 or lam_e < nodes[-1].lam - (
+        elif kern.max_abs_diff(nd.w, nodes[-1].w) > 1e-14 or lam_e < nodes[-1].lam - (
             _LAMBDA_TOL * scale
         ):
             free_sets.append(st == 0)
@@ -743,7 +743,7 @@ def _walk(
             wk.make_bound(j, -1 if beta[wk.pos[j]] > 0 else 1)
         elif not wk.make_free(j):
             _null_move(wk, j)
-            if np.max(np.abs(wk.w - nodes[-1].w)) > 1e-14:
+            if kern.max_abs_diff(wk.w, nodes[-1].w) > 1e-14:
                 free_sets.append(wk.status == 0)
                 nodes.append(_Node(wk.w.copy(), lam_e, nd.gam, "corner", nd.z0, nd.z1, nd.m, lam_e))
         last_changed = j
@@ -960,8 +960,12 @@ def _assemble(eff: _EfficientWalk, branch: str, mu: Any, cov: Any) -> CriticalLi
     # every node's scaled multipliers ζ̃ = z0 + λ_walk z1 (= Σ̃w − λm − γ, zero on free
     # assets) and scaled variance wᵀΣ̃w = wᵀ(ζ̃ + λ_walk m + γ), stacked over the nodes
     lam_walk = np.array([nd.lam_walk for nd in nodes])[:, None]
-    z_scaled = np.stack([nd.z0 for nd in nodes]) + lam_walk * np.stack([nd.z1 for nd in nodes])
-    grad = z_scaled + lam_walk * np.stack([nd.m for nd in nodes])
+    z_scaled = np.stack([nd.z0 for nd in nodes])
+    z_scaled += lam_walk * np.stack([nd.z1 for nd in nodes])
+    # the efficient walk's nodes (first) have m = μ̃, the mirrored walk's (after them) −μ̃
+    sign = np.ones((len(nodes), 1))
+    sign[len(eff.nodes) :] = -1.0
+    grad = z_scaled + (sign * lam_walk) * eff.m
     grad += np.array([nd.gam for nd in nodes])[:, None]
     zetas = z_scaled * d
     returns = W @ eff.mu
