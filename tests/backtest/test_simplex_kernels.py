@@ -39,7 +39,8 @@ def test_compiled_loop_matches_the_lu_steps(seed: int, n: int, E: int) -> None:
     y = y0.copy()
     status = qp_batch(Q, np.arange(E), c, y, 1e-12, 10 * n + 50)
     assert np.all(status == OK)
-    ref = _qp_batch_lu(Q, c, y0.copy(), thresh, 1e-12, 10 * n + 50)
+    ref, left = _qp_batch_lu(Q, c, y0.copy(), thresh, 1e-12, 10 * n + 50)
+    assert left == 0
     np.testing.assert_allclose(y, ref, atol=1e-10)
     # and the minimizer is certified: on the support the gradient equals its smallest value
     g = np.einsum("eij,ej->ei", Q, y) + c
@@ -58,7 +59,8 @@ def test_a_block_that_is_not_positive_definite_takes_the_lu_path() -> None:
     status = qp_batch(Q, np.arange(2), c, y0.copy(), 1e-12, 50)
     assert status[0] == NOT_PD and status[1] == OK
     got = simplex_qp_batch(Q, c, y0)
-    ref = _qp_batch_lu(Q[:1], c[:1], y0[:1].copy(), thresh[:1], 1e-12, 50)
+    ref, left = _qp_batch_lu(Q[:1], c[:1], y0[:1].copy(), thresh[:1], 1e-12, 50)
+    assert left == 0
     np.testing.assert_allclose(got[0], ref[0], atol=1e-14)
     np.testing.assert_allclose(got[1], simplex_qp(Q[1], c[1], y0[1]), atol=1e-12)
 

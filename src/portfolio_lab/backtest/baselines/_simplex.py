@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...exceptions import ConvergenceError, InputError
-from ._simplex_kernels import NO_CONVERGENCE, NOT_PD, OK, qp_batch
+from ._simplex_kernels import NO_CONVERGENCE, NOT_PD, qp_batch
 
 __all__ = ["project_simplex", "simplex_qp", "simplex_qp_batch", "simplex_qp_rows"]
 
@@ -108,75 +108,16 @@ def simplex_qp(
     n = c.size
     if Q.shape != (n, n):
         raise InputError(f"Q must be ({n}, {n}) to match c, got {Q.shape}")
-    if y0 is None:
-        y = np.full(n, 1.0 / n)
-    else:  # a feasible start is kept as it is: re-projecting could unzero its zeros
-        y = np.maximum(np.asarray(y0, dtype=np.float64), 0.0)
-        y = y / y.sum() if y.sum() > 0 else np.full(n, 1.0 / n)
-    free = y > 0.0
-    y[~free] = 0.0
-    scale = max(float(np.max(np.abs(Q))), float(np.max(np.abs(c))), 1.0)
-    thresh = tol * scale
-    max_iter = 10 * n + 50 if max_iter is None else max_iter
-    yk = y[None, :].copy()
-    status = qp_batch(
-        np.ascontiguousarray(Q[None]),
-        np.zeros(1, dtype=np.int64),
-        np.ascontiguousarray(c[None]),
-        yk,
-        float(tol),
-        int(max_iter),
-    )
-    if status[0] == OK:
-        return yk[0]
-    if status[0] == NO_CONVERGENCE:
+    # a feasible start is kept as it is (clipped and renormalized, never re-projected:
+    # re-projecting could unzero its zeros)
+    start = None if y0 is None else np.asarray(y0, dtype=np.float64).reshape(1, n)
+    y, still_open, max_iter = _solve_stack(Q[None], np.zeros(1), c[None], start, tol, max_iter)
+    if still_open:
         raise ConvergenceError(
             f"simplex_qp did not converge in {max_iter} active-set iterations; "
             "check that Q is positive definite"
         )
-    # a Cholesky pivot of some Q_FF was not positive: the LU path below decides
-    for _ in range(max_iter):
-        g = Q @ y + c
-        idx = np.flatnonzero(free)
-        m = idx.size
-        kkt = np.empty((m + 1, m + 1))
-        kkt[:m, :m] = Q[np.ix_(idx, idx)]
-        kkt[:m, m] = -1.0
-        kkt[m, :m] = -1.0
-        kkt[m, m] = 0.0
-        sol = np.linalg.solve(kkt, np.append(-g[idx], 0.0))
-        p = sol[:m]
-        nu = sol[m]
-        moved = np.max(np.abs(p)) > tol * max(1.0, float(np.max(y)))
-        if moved:
-            neg = p < 0.0
-            alpha = 1.0
-            block = -1
-            if np.any(neg):
-                ratios = -y[idx[neg]] / p[neg]
-                k = int(np.argmin(ratios))
-                if ratios[k] < 1.0:
-                    alpha = float(ratios[k])
-                    block = int(idx[neg][k])
-            y[idx] += alpha * p
-            if block >= 0:
-                y[block] = 0.0
-                free[block] = False
-                continue
-            # a full step lands on the optimum of the free set, where the gradient of
-            # the free coordinates equals nu: check the bound multipliers right away
-            g = Q @ y + c
-        mult = g - nu
-        mult[free] = 0.0
-        j = int(np.argmin(mult))
-        if mult[j] >= -thresh:
-            y = np.maximum(y, 0.0)
-            return y / y.sum()
-        free[j] = True
-    raise ConvergenceError(
-        f"simplex_qp did not converge in {max_iter} active-set iterations; "
-        "check that Q is positive definite"
-    )
+    return y[0]
 
 
 def simplex_rows(start: np.ndarray | None, E: int, n: int) -> np.ndarray:
@@ -277,33 +218,55 @@ def simplex_qp_rows(
     -------
     numpy.ndarray, shape (E, n)
     """
+    E = np.shape(c)[0]
+    y, still_open, max_iter = _solve_stack(Q, rows, c, y0, tol, max_iter)
+    if still_open:
+        raise ConvergenceError(
+            f"simplex_qp_batch left {still_open} of {E} problems open after {max_iter} "
+            "iterations; check that every Q is positive definite"
+        )
+    return y
+
+
+def _solve_stack(
+    Q: np.ndarray,
+    rows: np.ndarray,
+    c: np.ndarray,
+    y0: np.ndarray | None,
+    tol: float,
+    max_iter: int | None,
+) -> tuple[np.ndarray, int, int]:
+    """Solve the problems ``(Q[rows[e]], c[e])`` from the starts ``y0``.
+
+    The compiled loop first; the problems whose Cholesky pivots failed again by the
+    NumPy LU steps. Returns the minimizers, how many problems are still open after
+    ``max_iter`` iterations, and the ``max_iter`` used (for the callers' messages).
+    """
     Q = np.ascontiguousarray(Q, dtype=np.float64)
     c = np.ascontiguousarray(c, dtype=np.float64)
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     E, n = c.shape
     y = np.ascontiguousarray(simplex_rows(y0, E, n))
-    max_iter = 10 * n + 50 if max_iter is None else max_iter
-    status = qp_batch(Q, rows, c, y, float(tol), int(max_iter))
-    if np.any(status == NO_CONVERGENCE):
-        raise ConvergenceError(
-            f"simplex_qp_batch left {int(np.sum(status == NO_CONVERGENCE))} of {E} problems "
-            f"open after {max_iter} iterations; check that every Q is positive definite"
-        )
+    max_iter = 10 * n + 50 if max_iter is None else int(max_iter)
+    status = qp_batch(Q, rows, c, y, float(tol), max_iter)
+    still_open = int(np.sum(status == NO_CONVERGENCE))
     lu = np.flatnonzero(status == NOT_PD)
     if lu.size:  # the LU path on the problems whose Cholesky pivots failed
         Ql, cl = Q[rows[lu]], c[lu]
         scale = np.maximum(np.maximum(np.abs(Ql).max(axis=(1, 2)), np.abs(cl).max(axis=1)), 1.0)
-        y[lu] = _qp_batch_lu(Ql, cl, simplex_rows(y0, E, n)[lu], tol * scale, tol, max_iter)
-    return y
+        y[lu], left = _qp_batch_lu(Ql, cl, simplex_rows(y0, E, n)[lu], tol * scale, tol, max_iter)
+        still_open += left
+    return y, still_open, max_iter
 
 
 def _qp_batch_lu(
     Q: np.ndarray, c: np.ndarray, y: np.ndarray, thresh: np.ndarray, tol: float, max_iter: int
-) -> np.ndarray:
+) -> tuple[np.ndarray, int]:
     """Run the batch's active-set steps in NumPy, each bordered system by LU.
 
     The reference for the compiled loop (the tests compare the two) and its fallback when
-    a free block is not positive definite to working precision.
+    a free block is not positive definite to working precision. Returns the iterates and
+    how many problems are still open after ``max_iter`` iterations.
     """
     E, n = c.shape
     free = y > 0.0
@@ -311,7 +274,7 @@ def _qp_batch_lu(
     open_ = np.arange(E)
     for _ in range(max_iter):
         if open_.size == 0:
-            return y
+            break
         Qa, ca, ya, fa = Q[open_], c[open_], y[open_], free[open_]
         rows = np.arange(open_.size)
         g = np.einsum("eij,ej->ei", Qa, ya) + ca
@@ -354,9 +317,4 @@ def _qp_batch_lu(
         ya[done] = yd / yd.sum(axis=1, keepdims=True)
         y[open_], free[open_] = ya, fa
         open_ = open_[~done]
-    if open_.size == 0:
-        return y
-    raise ConvergenceError(
-        f"simplex_qp_batch left {open_.size} of {E} problems open after {max_iter} "
-        "iterations; check that every Q is positive definite"
-    )
+    return y, int(open_.size)
