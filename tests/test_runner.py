@@ -250,8 +250,16 @@ def test_parallel_run_orders_reviews_and_report_limits_threads_and_names_failure
     import portfolio_lab.timing as timing
 
     _with_report(tiny_repo)
+    _notebook(  # 01_alpha also says how many threads its kernel was given
+        tiny_repo / "notebooks" / "programming" / "01_alpha.ipynb",
+        'run = "x"\nresults_dir = "results"\nvalue = 1',
+        "from pathlib import Path\nimport os\np = Path(results_dir) / run / '01_alpha'\n"
+        "p.mkdir(parents=True, exist_ok=True)\n(p / 'v.txt').write_text(str(value))\n"
+        "(p / 'threads.txt').write_text(os.environ.get('OMP_NUM_THREADS', 'unset'))",
+    )
     monkeypatch.setattr(timing, "cpu_cores", lambda: 4)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("JUPYTER_PATH", raising=False)
     params = tiny_repo / "notebooks" / "params" / "t.yaml"
     results = tiny_repo / "results"
     kw = {"results_dir": results, "notebooks_dir": tiny_repo / "notebooks", "progress": False}
@@ -264,9 +272,13 @@ def test_parallel_run_orders_reviews_and_report_limits_threads_and_names_failure
     assert rows["01_alpha_review"]["started"] >= rows["01_alpha"]["finished"]
     assert rows["report"]["started"] >= max(rows[n]["finished"] for n in rows if n != "report")
     assert all(r["seconds"] > 0 for r in rows.values())
-    # 4 cores for 2 workers: 2 BLAS/OpenMP threads per kernel, and the variable is restored
-    assert (results / "t" / "report" / "threads.txt").read_text() == "2"
+    # 4 cores for 2 workers: 2 BLAS/OpenMP threads per kernel while two chapters run; the
+    # report, alone at the end, gets every core; the variables are restored
+    assert (results / "t" / "01_alpha" / "threads.txt").read_text() == "2"
+    assert (results / "t" / "report" / "threads.txt").read_text() == "4"
+    assert rows["01_alpha"]["threads"] == 2 and rows["report"]["threads"] == 4
     assert "OMP_NUM_THREADS" not in __import__("os").environ
+    assert "JUPYTER_PATH" not in __import__("os").environ
     # a failing chapter in a parallel run still names the notebook and the cell
     data = yaml.safe_load(params.read_text())
     data["notebooks"]["02_beta"]["fail"] = True
@@ -315,3 +327,37 @@ def test_a_gathering_chapter_runs_after_every_earlier_one_and_hashes_their_artif
     params.write_text(yaml.safe_dump(data))
     again = run_notebooks(params, jobs=2, **kw)
     assert "02_beta" not in again.skipped and "01_alpha" not in again.skipped
+
+
+def test_schedule_puts_the_gathering_chapters_inputs_first_and_longest_first() -> None:
+    import threading
+
+    from portfolio_lab.runner import NotebookSpec, _run_units, schedule_units
+
+    def chain(topic: str) -> list[NotebookSpec]:
+        return [NotebookSpec(topic, Path(f"{topic}.ipynb"), "programming", topic)]
+
+    chains = [chain("01_a"), chain("02_b"), chain("14_z")]
+    gather = [chain("13_league_table")]
+    expected = {"01_a": 10.0, "02_b": 100.0, "14_z": 50.0, "13_league_table": 30.0}
+    units = schedule_units(chains, gather, expected)
+    by = {u.chain[0].topic: u for u in units}
+    # chapter 13 waits for the chapters numbered before it, not for chapter 14
+    assert by["13_league_table"].after == [0, 1] and by["14_z"].after == []
+    # priority: own seconds plus the longest chain that waits for it
+    assert by["02_b"].priority == 130.0 and by["01_a"].priority == 40.0
+    assert by["14_z"].priority == 50.0 and by["13_league_table"].priority == 30.0
+    order: list[tuple[str, bool]] = []
+    _run_units(units, 1, lambda c, wide: order.append((c[0].topic, wide)), threading.Event())
+    assert [t for t, _ in order] == ["02_b", "14_z", "01_a", "13_league_table"]
+    # only the last, with nothing beside it and nothing left, may take every core
+    assert [w for _, w in order] == [False, False, False, True]
+    # a stop (a failed notebook) leaves the rest unstarted
+    stop, seen = threading.Event(), []
+
+    def fail_first(c: list[NotebookSpec], wide: bool) -> None:
+        seen.append(c[0].topic)
+        stop.set()
+
+    _run_units(units, 2, fail_first, stop)
+    assert len(seen) <= 2 and "13_league_table" not in seen

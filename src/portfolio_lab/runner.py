@@ -9,7 +9,13 @@ at the first failure with a :class:`NotebookFailed` that names the notebook and 
 Speed (issue 20). ``jobs > 1`` runs independent chapters concurrently (each chapter's
 programming notebook, then its review, in one worker; the executive summary and its review
 last, alone), with the BLAS/OpenMP thread variables of the kernels set to
-``cores // jobs``. A notebook whose inputs are unchanged since its last successful run in the
+``cores // jobs``. A gathering chapter (:data:`GATHERING`) waits only for the chapters
+numbered before it; workers take the ready chapter with the longest expected path to the end
+of the run first (its last time in this run folder, else the committed book-build benchmark),
+and a chapter that starts with nothing beside it and nothing left to start gets every core
+(a kernelspec copy whose ``env`` sets the thread variables, see :func:`schedule_units`).
+
+A notebook whose inputs are unchanged since its last successful run in the
 same run folder is not executed again: its *input hash* (notebook source, the parameters it
 receives, the package's source including the bundled data, and the data it reads: the files
 its chapter's notebooks wrote, plus ``results/benchmarks/`` and the yfinance cache when its
@@ -37,6 +43,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +63,7 @@ __all__ = [
     "notebook_parameters",
     "run_notebooks",
     "resolve_jobs",
+    "schedule_units",
     "input_hash",
     "TIMINGS_FILE",
     "THREAD_VARIABLES",
@@ -513,6 +521,24 @@ def _thread_env(jobs: int) -> dict[str, str | None]:
     return old
 
 
+def _threaded_kernel(kernel: str, threads: int, home: Path) -> str:
+    """Write a copy of the kernelspec ``kernel`` under ``home`` that sets the thread variables.
+
+    The kernelspec's ``env`` reaches only the kernels started with it, so concurrent workers
+    can start kernels with different thread counts without touching each other's
+    environment. Returns the copy's name (``home`` must be on ``JUPYTER_PATH``).
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec(kernel).to_dict()
+    spec["env"] = {**(spec.get("env") or {}), **{v: str(threads) for v in THREAD_VARIABLES}}
+    name = f"{kernel}-threads{threads}"
+    folder = home / "kernels" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    return name
+
+
 def _restore_env(old: dict[str, str | None]) -> None:
     for var, value in old.items():
         if value is None:
@@ -569,6 +595,8 @@ def run_notebooks(
     """
     from tqdm import tqdm
 
+    from .timing import cpu_cores
+
     start_wall = time.perf_counter()
     root = repo_root()
     params = load_params(params_file)
@@ -619,7 +647,7 @@ def run_notebooks(
         if progress:
             bar.set_postfix_str(", ".join(sorted(running)) or "-")
 
-    def execute(spec: NotebookSpec) -> None:
+    def execute(spec: NotebookSpec, wide: bool = False) -> None:
         import papermill as pm
 
         output = _output_path(out_dir, spec)
@@ -645,7 +673,7 @@ def run_notebooks(
                 str(spec.path),
                 str(output),
                 parameters=parameters,
-                kernel_name=kernel,
+                kernel_name=wide_kernel if wide and wide_kernel else kernel,
                 cwd=str(root),
                 progress_bar=False,
                 log_output=False,
@@ -666,38 +694,56 @@ def run_notebooks(
             raise _Failure(err) from None
         secs = time.perf_counter() - t0
         ledger.write_record(spec, digest, before, secs)
-        ledger.row(spec, status="executed", seconds=secs, started=began, finished=_now())
+        if n_jobs == 1:  # the kernels inherit this process's settings
+            given = os.environ.get("OMP_NUM_THREADS", "")
+            threads = int(given) if given.isdigit() else cpu_cores()
+        else:
+            threads = cpu_cores() if wide else max(1, cpu_cores() // n_jobs)
+        ledger.row(
+            spec, status="executed", seconds=secs, started=began, finished=_now(), threads=threads
+        )
         with ledger.lock:
             running.pop(spec.name, None)
             bar.update(1)
             show()
             say(f"  + {spec.name}: {secs:.1f} s")
 
-    def run_chain(chain: list[NotebookSpec]) -> None:
+    def run_chain(chain: list[NotebookSpec], wide: bool = False) -> None:
         for spec in chain:
             if stop.is_set():
                 return
             try:
-                execute(spec)
+                execute(spec, wide)
             except _Failure:
                 return
 
     old_env = _thread_env(n_jobs) if n_jobs > 1 else None
+    kernel_home = None
+    wide_kernel = None  # a notebook running alone in a parallel run gets every core
+    if n_jobs > 1:
+        kernel_home = Path(tempfile.mkdtemp(prefix="portfolio-lab-kernels-"))
+        wide_kernel = _threaded_kernel(kernel, cpu_cores(), kernel_home)
+        old_env["JUPYTER_PATH"] = os.environ.get("JUPYTER_PATH")
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(
+            [str(kernel_home), *filter(None, [old_env["JUPYTER_PATH"]])]
+        )
     try:
         if n_jobs == 1:
             for chain in chains:
                 run_chain(chain)
+            for chain in gather:  # in order, each after every chapter before it
+                if not stop.is_set():
+                    run_chain(chain)
         else:
-            with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="nb") as pool:
-                list(pool.map(run_chain, chains))
-        for chain in gather:  # in order, each after every chapter before it
-            if not stop.is_set():
-                run_chain(chain)
+            units = schedule_units(chains, gather, _expected_seconds(run_dir, every, ledger))
+            _run_units(units, n_jobs, run_chain, stop)
         if not stop.is_set():
-            run_chain(last)
+            run_chain(last, True)
     finally:
         if old_env is not None:
             _restore_env(old_env)
+        if kernel_home is not None:
+            shutil.rmtree(kernel_home, ignore_errors=True)
         bar.close()
         wall = time.perf_counter() - start_wall
         with ledger.lock:
@@ -712,6 +758,129 @@ def run_notebooks(
     seconds = {r["notebook"]: r["seconds"] for r in rows if r["status"] == "executed"}
     skipped = tuple(r["notebook"] for r in rows if r["status"] == "unchanged")
     return RunSummary(run, run_dir, executed, seconds, skipped, n_jobs, wall)
+
+
+@dataclass
+class _Unit:
+    """A chapter to schedule: its notebooks in order, what it waits for, its priority."""
+
+    chain: list[NotebookSpec]
+    after: list[int]
+    seconds: float
+    priority: float = 0.0
+
+
+def _expected_seconds(
+    run_dir: Path, every: list[NotebookSpec], ledger: _Ledger
+) -> dict[str, float]:
+    """Seconds each notebook is expected to take, to order a parallel run.
+
+    The notebook's last execution in this run folder where it has one; otherwise its time
+    in the committed book-build benchmark (``results/benchmarks/book_build_*.json``, this
+    machine's file first), so that a fresh clone already starts the longest chapters first.
+    Notebooks found in neither count one second.
+    """
+    from .timing import machine_name
+
+    bench = run_dir.parent / "benchmarks"
+    files = sorted(bench.glob("book_build_*.json")) if bench.is_dir() else []
+    mine = bench / f"book_build_{machine_name()}.json"
+    if mine in files:
+        files = [mine] + [f for f in files if f != mine]
+    committed: dict[str, float] = {}
+    for f in reversed(files):  # this machine's file last, so it wins
+        try:
+            rows = json.loads(f.read_text(encoding="utf-8")).get("notebooks", [])
+            committed.update({str(r["notebook"]): float(r["seconds"]) for r in rows})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    out = {}
+    for spec in every:
+        rec = ledger.read_record(spec)
+        last = rec.get("seconds") if rec else None
+        out[spec.name] = float(last) if last is not None else committed.get(spec.name, 1.0)
+    return out
+
+
+def schedule_units(
+    chains: list[list[NotebookSpec]],
+    gather: list[list[NotebookSpec]],
+    expected: dict[str, float],
+) -> list[_Unit]:
+    """Chapters with their dependencies and critical-path priorities.
+
+    A gathering chapter waits for every chapter numbered before it (it reads their
+    artifacts); any other chapter waits for nothing, so one numbered after a gathering
+    chapter may run beside it. A chapter's priority is its own expected seconds plus the
+    longest chain of chapters that wait for it: workers take the ready chapter of highest
+    priority, so the chapters a gathering one needs go first and the longest of them
+    earliest (longest-processing-time order on the critical path).
+    """
+    units = [_Unit(list(c), [], sum(expected.get(s.name, 1.0) for s in c)) for c in chains + gather]
+    for i, unit in enumerate(units):
+        topic = unit.chain[0].topic
+        if topic in GATHERING:
+            unit.after = [j for j, u in enumerate(units) if j != i and u.chain[0].topic < topic]
+    waiting: dict[int, list[int]] = {i: [] for i in range(len(units))}
+    for i, unit in enumerate(units):
+        for j in unit.after:
+            waiting[j].append(i)
+    done: dict[int, float] = {}
+
+    def priority(i: int) -> float:
+        if i not in done:
+            done[i] = units[i].seconds + max((priority(k) for k in waiting[i]), default=0.0)
+        return done[i]
+
+    for i, unit in enumerate(units):
+        unit.priority = priority(i)
+    return units
+
+
+def _run_units(units: list[_Unit], jobs: int, run_chain: Any, stop: threading.Event) -> None:
+    """Run ``units`` on ``jobs`` worker threads, each ready unit of highest priority first.
+
+    ``run_chain(chain, wide)`` gets ``wide=True`` for a unit that starts alone (nothing
+    else running, nothing left to start): its kernels may use every core.
+    """
+    cond = threading.Condition()
+    started: set[int] = set()
+    finished: set[int] = set()
+    running: set[int] = set()
+
+    def pick() -> int | None:
+        ready = [
+            i
+            for i, u in enumerate(units)
+            if i not in started and all(j in finished for j in u.after)
+        ]
+        return max(ready, key=lambda i: (units[i].priority, -i)) if ready else None
+
+    def worker() -> None:
+        while True:
+            with cond:
+                while True:
+                    if stop.is_set() or len(started) == len(units):
+                        return
+                    i = pick()
+                    if i is not None:
+                        started.add(i)
+                        running.add(i)
+                        # alone: nothing else runs and nothing is left to start
+                        wide = len(running) == 1 and len(started) == len(units)
+                        break
+                    cond.wait()
+            try:
+                run_chain(units[i].chain, wide)
+            finally:
+                with cond:
+                    finished.add(i)
+                    running.discard(i)
+                    cond.notify_all()
+
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="nb") as pool:
+        for f in [pool.submit(worker) for _ in range(jobs)]:
+            f.result()
 
 
 def _write_timings(

@@ -328,21 +328,33 @@ def test_policy_with_ohlc_features_is_causal(prices):
         WalkForwardPolicy(EIIE(online_steps=1), refit_every=5, features=f)
 
 
-@pytest.mark.parametrize("n_features", [1, 4])
-def test_cnn_body_equals_the_convolutions(n_features):
-    """The matrix-product body computes what the two Conv2d layers compute."""
+@pytest.mark.parametrize(("n_features", "window"), [(1, 12), (4, 12), (3, 3), (3, 40), (2, 50)])
+def test_cnn_body_equals_the_convolutions(n_features, window):
+    """The chunked matrix-product body computes what the two Conv2d layers compute.
+
+    Windows cover one short chunk (12, 3), a padded last chunk (40: 38 outputs in chunks
+    of 16) and whole chunks (50); the gradients of every parameter match too, from the raw
+    windows and from the prepared layout training keeps.
+    """
     from portfolio_lab.models.eiie import build_network
 
     torch.manual_seed(0)
-    net = build_network("cnn", n_features, 12, 20, True).double()
-    x = torch.randn(5, n_features, 7, 12, dtype=torch.float64)
+    net = build_network("cnn", n_features, window, 20, True).double()
+    x = torch.randn(5, n_features, 7, window, dtype=torch.float64)
     ref = torch.relu(net.conv2(torch.relu(net.conv1(x))))
     torch.testing.assert_close(net.body(x), ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(net.body(net.prepare(x)), ref, rtol=1e-12, atol=1e-12)
     prev = torch.rand(5, 7, dtype=torch.float64)
     z = torch.cat([ref, prev[:, None, :, None]], dim=1)
     logits = net.head.conv(z)[:, 0, :, 0]
     want = torch.softmax(torch.cat([net.head.cash_bias.expand(5, 1), logits], dim=1), dim=1)
     torch.testing.assert_close(net(x, prev), want, rtol=1e-12, atol=1e-12)
+    g = torch.randn(5, 20, 7, 1, dtype=torch.float64)
+    params = [net.conv1.weight, net.conv1.bias, net.conv2.weight, net.conv2.bias]
+    want_grads = torch.autograd.grad((ref * g).sum(), params)
+    got_grads = torch.autograd.grad((net.body(net.prepare(x)) * g).sum(), params)
+    for got, exp in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(got, exp, rtol=1e-10, atol=1e-12)
 
 
 def test_rollout_matches_predict_and_train_more_continues(prices):
