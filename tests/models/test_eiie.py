@@ -387,3 +387,38 @@ def test_deterministic_option_restores_torch_flags(prices):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)  # CPU fits are bit-identical either way
     after = torch.are_deterministic_algorithms_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     assert before == after
+
+
+@pytest.mark.parametrize("network", ["cnn", "rnn"])
+def test_online_appends_equal_the_state_built_at_once(prices, network):
+    """Appending test days in small pieces (buffers with spare room) gives the same state.
+
+    The history, relatives and price tensor equal what a model that held the whole history
+    from the start builds; the PVM keeps what training wrote and the new rows start uniform,
+    also across a PVM replaced meanwhile (a restored checkpoint).
+    """
+    model = EIIE(**{**SMALL, "online_steps": 0, "network": network}).fit(prices.iloc[:100])
+    rel = (prices.to_numpy()[1:] / prices.to_numpy()[:-1])[99:150]
+    pvm0 = model._pvm.clone()
+    pieces = [1, 3, 2, 1, 5, 1, 8, 30]
+    start = 0
+    for size in pieces:
+        if size == 8:  # a restored checkpoint replaces the PVM with its own tensor
+            model._pvm = model._pvm.clone()
+        model.update_relatives(rel[start : start + size])
+        start += size
+    full = EIIE(**{**SMALL, "online_steps": 0, "network": network}).fit(prices.iloc[:151])
+    assert model._feats.shape == full._feats.shape == (1, 151, prices.shape[1])
+    np.testing.assert_allclose(model._feats, full._feats, rtol=1e-12)
+    torch.testing.assert_close(model._y64, full._y64, rtol=1e-12, atol=0)
+    torch.testing.assert_close(model._y32, full._y32, rtol=0, atol=0)
+    torch.testing.assert_close(model._x, full._x, rtol=1e-6, atol=1e-7)
+    # what training wrote is kept; the new periods start uniform
+    torch.testing.assert_close(model._pvm[:100], pvm0, rtol=0, atol=0)
+    n1 = prices.shape[1] + 1
+    torch.testing.assert_close(
+        model._pvm[100:], torch.full((51, n1), 1.0 / n1, dtype=torch.float64)
+    )
+    # the appends reused their buffers: far fewer reallocations than appends
+    assert model._grow_buffers["x"].shape[0] >= model._x.shape[0]
+    assert model._x.data_ptr() == model._grow_buffers["x"].data_ptr()
