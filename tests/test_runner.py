@@ -319,7 +319,7 @@ def test_a_gathering_chapter_runs_after_every_earlier_one_and_hashes_their_artif
     kw = {"results_dir": results, "notebooks_dir": tiny_repo / "notebooks", "progress": False}
     summary = run_notebooks(params, jobs=2, **kw)
     rows = {r["notebook"]: r for r in json.loads(summary.timings.read_text())["notebooks"]}
-    assert rows["02_beta"]["started"] >= rows["01_alpha_review"]["finished"]
+    assert rows["02_beta"]["started"] >= rows["01_alpha"]["finished"]
     # a change of 01_alpha's artifacts reruns the gathering chapter too
     data = yaml.safe_load(params.read_text())
     data["common"]["value"] = 4
@@ -334,30 +334,55 @@ def test_schedule_puts_the_gathering_chapters_inputs_first_and_longest_first() -
 
     from portfolio_lab.runner import NotebookSpec, _run_units, schedule_units
 
-    def chain(topic: str) -> list[NotebookSpec]:
-        return [NotebookSpec(topic, Path(f"{topic}.ipynb"), "programming", topic)]
+    def spec(topic: str, review: bool = False) -> NotebookSpec:
+        name = f"{topic}_review" if review else topic
+        return NotebookSpec(
+            name, Path(f"{name}.ipynb"), "review" if review else "programming", topic
+        )
 
-    chains = [chain("01_a"), chain("02_b"), chain("14_z")]
-    gather = [chain("13_league_table")]
-    expected = {"01_a": 10.0, "02_b": 100.0, "14_z": 50.0, "13_league_table": 30.0}
-    units = schedule_units(chains, gather, expected)
-    by = {u.chain[0].topic: u for u in units}
-    # chapter 13 waits for the chapters numbered before it, not for chapter 14
-    assert by["13_league_table"].after == [0, 1] and by["14_z"].after == []
+    specs = [spec("01_a"), spec("01_a", True), spec("02_b"), spec("13_league_table"), spec("14_z")]
+    expected = {"01_a": 10.0, "01_a_review": 5.0, "02_b": 100.0, "13_league_table": 30.0}
+    expected["14_z"] = 50.0
+    units = schedule_units(specs, expected)
+    by = {u.chain[0].name: u for u in units}
+    # a review waits for its notebook; chapter 13 for the programming notebooks before it
+    # (not their reviews, not chapter 14)
+    assert by["01_a_review"].after == [0]
+    assert by["13_league_table"].after == [0, 2] and by["14_z"].after == []
     # priority: own seconds plus the longest chain that waits for it
     assert by["02_b"].priority == 130.0 and by["01_a"].priority == 40.0
-    assert by["14_z"].priority == 50.0 and by["13_league_table"].priority == 30.0
+    assert by["01_a_review"].priority == 5.0 and by["14_z"].priority == 50.0
     order: list[tuple[str, bool]] = []
-    _run_units(units, 1, lambda c, wide: order.append((c[0].topic, wide)), threading.Event())
-    assert [t for t, _ in order] == ["02_b", "14_z", "01_a", "13_league_table"]
+    _run_units(units, 1, lambda c, wide: order.append((c[0].name, wide)), threading.Event())
+    assert [t for t, _ in order] == ["02_b", "14_z", "01_a", "13_league_table", "01_a_review"]
     # only the last, with nothing beside it and nothing left, may take every core
-    assert [w for _, w in order] == [False, False, False, True]
+    assert [w for _, w in order] == [False, False, False, False, True]
     # a stop (a failed notebook) leaves the rest unstarted
     stop, seen = threading.Event(), []
 
     def fail_first(c: list[NotebookSpec], wide: bool) -> None:
-        seen.append(c[0].topic)
+        seen.append(c[0].name)
         stop.set()
 
     _run_units(units, 2, fail_first, stop)
     assert len(seen) <= 2 and "13_league_table" not in seen
+
+
+def test_plan_workers_balances_what_the_gathering_chapter_waits_for() -> None:
+    from portfolio_lab.runner import NotebookSpec, plan_workers, schedule_units
+
+    def spec(topic: str) -> NotebookSpec:
+        return NotebookSpec(topic, Path(f"{topic}.ipynb"), "programming", topic)
+
+    secs = {"01_a": 14.0, "02_b": 11.0, "03_c": 9.0, "04_d": 7.0, "05_e": 6.0}
+    specs = [spec(t) for t in secs] + [spec("13_league_table"), spec("14_z")]
+    units = schedule_units(specs, {**secs, "13_league_table": 3.0, "14_z": 5.0})
+    plan = plan_workers(units, 2)
+    loads = sorted(sum(units[i].seconds for i in own) for own in plan)
+    # greedy longest-first ends at 14+7 = 21 against 11+9+6 = 26; the best split is 23 / 24
+    assert loads == [23.0, 24.0]
+    planned = sorted(i for own in plan for i in own)
+    assert planned == [0, 1, 2, 3, 4]  # chapters 13 and 14 are left to whichever is free
+    assert all(own == sorted(own, key=lambda i: -units[i].seconds) for own in plan)
+    three = plan_workers(units, 3)  # more workers: longest first to the least loaded
+    assert sorted(sum(units[i].seconds for i in own) for own in three) == [14.0, 16.0, 17.0]

@@ -9,11 +9,13 @@ at the first failure with a :class:`NotebookFailed` that names the notebook and 
 Speed (issue 20). ``jobs > 1`` runs independent chapters concurrently (each chapter's
 programming notebook, then its review, in one worker; the executive summary and its review
 last, alone), with the BLAS/OpenMP thread variables of the kernels set to
-``cores // jobs``. A gathering chapter (:data:`GATHERING`) waits only for the chapters
-numbered before it; workers take the ready chapter with the longest expected path to the end
-of the run first (its last time in this run folder, else the committed book-build benchmark),
-and a chapter that starts with nothing beside it and nothing left to start gets every core
-(a kernelspec copy whose ``env`` sets the thread variables, see :func:`schedule_units`).
+``cores // jobs``. Each notebook is scheduled on its own: a review after its programming
+notebook (on whichever worker is free), a gathering chapter (:data:`GATHERING`) after the
+programming notebooks numbered before it; workers take the ready notebook with the longest
+expected path to the end of the run first (its last time in this run folder, else the
+committed book-build benchmark), and a notebook that starts with nothing beside it and nothing
+left to start gets every core (a kernelspec copy whose ``env`` sets the thread variables, see
+:func:`schedule_units`).
 
 A notebook whose inputs are unchanged since its last successful run in the
 same run folder is not executed again: its *input hash* (notebook source, the parameters it
@@ -64,6 +66,7 @@ __all__ = [
     "run_notebooks",
     "resolve_jobs",
     "schedule_units",
+    "plan_workers",
     "input_hash",
     "TIMINGS_FILE",
     "THREAD_VARIABLES",
@@ -74,10 +77,11 @@ __all__ = [
 _NAME = re.compile(r"^(\d{2})_[a-z0-9_]+$")
 #: The executive summary, ``notebooks/report.ipynb``, with its review ``review/report_review``.
 REPORT = "report"
-#: Chapters that read the artifacts of every chapter before them (chapter 13's league table
-#: reuses chapter 10's schedules and counts the trials of chapters 07-12): they run after all
-#: earlier chapters have finished, never beside them, and their input hash covers those
-#: chapters' artifacts, as the report's covers every chapter's.
+#: Chapters that read the artifacts of every programming notebook before them (chapter 13's
+#: league table reuses chapter 10's schedules and counts the trials of chapters 07-12): their
+#: programming notebook runs after all earlier programming notebooks have finished, never
+#: beside them, and its input hash covers those notebooks' artifacts, as the report's covers
+#: every notebook's.
 GATHERING = ("13_league_table",)
 #: Per-notebook seconds of a run, written to ``<results_dir>/<run>/timings.json``.
 TIMINGS_FILE = "timings.json"
@@ -436,9 +440,9 @@ class _Ledger:
         if spec.track == "review" and spec.topic != REPORT:
             parts.append(self._written_by(spec.topic, [spec.topic]))
         elif spec.topic in GATHERING and spec.track == "programming":
-            for c in chapters:
+            for c in chapters:  # the programming notebooks' artifacts, which it reads
                 if c.topic < spec.topic:
-                    parts.append(self._written_by(c.topic, [c.topic, f"{c.topic}_review"]))
+                    parts.append(self._written_by(c.topic, [c.topic]))
         elif spec.topic == REPORT:
             for c in chapters:
                 parts.append(self._written_by(c.topic, [c.topic, f"{c.topic}_review"]))
@@ -735,8 +739,9 @@ def run_notebooks(
                 if not stop.is_set():
                     run_chain(chain)
         else:
-            units = schedule_units(chains, gather, _expected_seconds(run_dir, every, ledger))
-            _run_units(units, n_jobs, run_chain, stop)
+            flat = [spec for chain in chains + gather for spec in chain]
+            units = schedule_units(flat, _expected_seconds(run_dir, every, ledger))
+            _run_units(units, n_jobs, run_chain, stop, plan_workers(units, n_jobs))
         if not stop.is_set():
             run_chain(last, True)
     finally:
@@ -762,7 +767,7 @@ def run_notebooks(
 
 @dataclass
 class _Unit:
-    """A chapter to schedule: its notebooks in order, what it waits for, its priority."""
+    """Notebooks to run in order on one worker, what they wait for, their priority."""
 
     chain: list[NotebookSpec]
     after: list[int]
@@ -802,25 +807,33 @@ def _expected_seconds(
     return out
 
 
-def schedule_units(
-    chains: list[list[NotebookSpec]],
-    gather: list[list[NotebookSpec]],
-    expected: dict[str, float],
-) -> list[_Unit]:
-    """Chapters with their dependencies and critical-path priorities.
+def schedule_units(specs: list[NotebookSpec], expected: dict[str, float]) -> list[_Unit]:
+    """Notebooks with their dependencies and critical-path priorities (a parallel run).
 
-    A gathering chapter waits for every chapter numbered before it (it reads their
-    artifacts); any other chapter waits for nothing, so one numbered after a gathering
-    chapter may run beside it. A chapter's priority is its own expected seconds plus the
-    longest chain of chapters that wait for it: workers take the ready chapter of highest
-    priority, so the chapters a gathering one needs go first and the longest of them
-    earliest (longest-processing-time order on the critical path).
+    A review waits for its own programming notebook; a gathering chapter's programming
+    notebook waits for every programming notebook numbered before it (it reads their
+    artifacts, not their reviews'); any other programming notebook waits for nothing, so a
+    review may run on another worker than its notebook and a chapter numbered after a
+    gathering one beside it. A notebook's priority is its expected seconds plus the longest
+    chain of notebooks that wait for it: workers take the ready notebook of highest priority,
+    so what a gathering chapter needs goes first and the longest of it earliest
+    (longest-processing-time order on the critical path).
     """
-    units = [_Unit(list(c), [], sum(expected.get(s.name, 1.0) for s in c)) for c in chains + gather]
-    for i, unit in enumerate(units):
-        topic = unit.chain[0].topic
-        if topic in GATHERING:
-            unit.after = [j for j, u in enumerate(units) if j != i and u.chain[0].topic < topic]
+    units = [_Unit([spec], [], float(expected.get(spec.name, 1.0))) for spec in specs]
+    where = {spec.name: i for i, spec in enumerate(specs)}
+    for i, spec in enumerate(specs):
+        if spec.track == "review":
+            own = where.get(spec.topic)
+            unit_after = [] if own is None else [own]
+        elif spec.topic in GATHERING:
+            unit_after = [
+                j
+                for j, other in enumerate(specs)
+                if other.track == "programming" and other.topic < spec.topic
+            ]
+        else:
+            unit_after = []
+        units[i].after = unit_after
     waiting: dict[int, list[int]] = {i: [] for i in range(len(units))}
     for i, unit in enumerate(units):
         for j in unit.after:
@@ -837,32 +850,91 @@ def schedule_units(
     return units
 
 
-def _run_units(units: list[_Unit], jobs: int, run_chain: Any, stop: threading.Event) -> None:
-    """Run ``units`` on ``jobs`` worker threads, each ready unit of highest priority first.
+def plan_workers(units: list[_Unit], jobs: int) -> list[list[int]]:
+    """Split the units the gathering chapters wait for among ``jobs`` workers.
 
-    ``run_chain(chain, wide)`` gets ``wide=True`` for a unit that starts alone (nothing
-    else running, nothing left to start): its kernels may use every core.
+    Greedy longest-first leaves one long chapter for the end of one worker while the other
+    idles; the split that balances the expected seconds best lets the gathering chapter start
+    earliest. With two workers and at most 20 such units every split is tried; otherwise
+    longest-first to the least-loaded worker. Units no gathering chapter waits for (reviews,
+    chapters after it) stay unplanned: workers take them when their own list has nothing
+    ready. Without a gathering chapter, the programming notebooks are split.
+
+    Returns
+    -------
+    list of list of int
+        Per worker, its unit indices, longest first.
+    """
+    gathering = [u for u in units if u.chain[0].topic in GATHERING and u.chain[0].track != "review"]
+    needed = sorted({j for u in gathering for j in u.after})
+    if not needed:
+        needed = [i for i, u in enumerate(units) if u.chain[0].track == "programming"]
+    needed.sort(key=lambda i: -units[i].seconds)
+    lists: list[list[int]] = [[] for _ in range(max(1, jobs))]
+    if jobs == 2 and 0 < len(needed) <= 20:
+        import numpy as np
+
+        secs = np.array([units[i].seconds for i in needed])
+        masks = np.arange(1 << len(needed), dtype=np.int64)
+        bits = (masks[:, None] >> np.arange(len(needed))) & 1
+        first = bits @ secs
+        best = int(np.argmin(np.maximum(first, secs.sum() - first)))
+        for k, i in enumerate(needed):
+            lists[0 if (best >> k) & 1 else 1].append(i)
+        return lists
+    loads = [0.0] * len(lists)
+    for i in needed:
+        w = loads.index(min(loads))
+        lists[w].append(i)
+        loads[w] += units[i].seconds
+    return lists
+
+
+def _run_units(
+    units: list[_Unit],
+    jobs: int,
+    run_chain: Any,
+    stop: threading.Event,
+    plan: list[list[int]] | None = None,
+) -> None:
+    """Run ``units`` on ``jobs`` worker threads.
+
+    A worker takes the next ready unit of its own list in ``plan`` (see
+    :func:`plan_workers`), else the ready unplanned unit of highest priority, else the ready
+    unit of highest priority of another worker's list (its owner is late). ``run_chain(chain,
+    wide)`` gets ``wide=True`` for a unit that starts alone (nothing else running, nothing
+    left to start): its kernels may use every core.
     """
     cond = threading.Condition()
     started: set[int] = set()
     finished: set[int] = set()
     running: set[int] = set()
+    lists = plan if plan is not None else [[] for _ in range(jobs)]
+    planned = {i for own in lists for i in own}
 
-    def pick() -> int | None:
-        ready = [
-            i
-            for i, u in enumerate(units)
-            if i not in started and all(j in finished for j in u.after)
-        ]
-        return max(ready, key=lambda i: (units[i].priority, -i)) if ready else None
+    def ready(i: int) -> bool:
+        return i not in started and all(j in finished for j in units[i].after)
 
-    def worker() -> None:
+    def pick(w: int) -> int | None:
+        own = [i for i in (lists[w] if w < len(lists) else []) if ready(i)]
+        if own:
+            return own[0]
+        for pool in (
+            [i for i in range(len(units)) if i not in planned],
+            sorted(planned),
+        ):
+            cand = [i for i in pool if ready(i)]
+            if cand:
+                return max(cand, key=lambda i: (units[i].priority, -i))
+        return None
+
+    def worker(w: int) -> None:
         while True:
             with cond:
                 while True:
                     if stop.is_set() or len(started) == len(units):
                         return
-                    i = pick()
+                    i = pick(w)
                     if i is not None:
                         started.add(i)
                         running.add(i)
@@ -879,7 +951,7 @@ def _run_units(units: list[_Unit], jobs: int, run_chain: Any, stop: threading.Ev
                     cond.notify_all()
 
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="nb") as pool:
-        for f in [pool.submit(worker) for _ in range(jobs)]:
+        for f in [pool.submit(worker, w) for w in range(jobs)]:
             f.result()
 
 
