@@ -328,18 +328,21 @@ def test_policy_with_ohlc_features_is_causal(prices):
         WalkForwardPolicy(EIIE(online_steps=1), refit_every=5, features=f)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize(("n_features", "window"), [(1, 12), (4, 12), (3, 3), (3, 40), (2, 50)])
-def test_cnn_body_equals_the_convolutions(n_features, window):
+def test_cnn_body_equals_the_convolutions(n_features, window, compiled):
     """The chunked matrix-product body computes what the two Conv2d layers compute.
 
-    Windows cover one short chunk (12, 3), a padded last chunk (40: 38 outputs in chunks
-    of 16) and whole chunks (50); the gradients of every parameter match too, from the raw
-    windows and from the prepared layout training keeps.
+    Both first layers: the compiled one (CPU) and the chunked product (CUDA, forced here on
+    the CPU). Windows cover one short chunk (12, 3), a padded last chunk (40: 38 outputs in
+    chunks of 16) and whole chunks (50); the gradients of every parameter match too, from
+    the raw windows and from the prepared layout training keeps.
     """
     from portfolio_lab.models.eiie import build_network
 
     torch.manual_seed(0)
     net = build_network("cnn", n_features, window, 20, True).double()
+    net.cpu_kernel = compiled
     x = torch.randn(5, n_features, 7, window, dtype=torch.float64)
     ref = torch.relu(net.conv2(torch.relu(net.conv1(x))))
     torch.testing.assert_close(net.body(x), ref, rtol=1e-12, atol=1e-12)

@@ -37,10 +37,12 @@ once, a batch is a slice of it (consecutive periods), the PVM is a device tensor
 reward is read back only every ``eval_every`` steps, and a validation rollout runs the
 network body once for all its periods and only the head period by period.
 
-The CNN's two convolutions run as two matrix products: the 1×3 one over chunks of 16 outputs
-of each asset's window (one small banded matrix shared by all chunks; the training tensor is
-kept in that chunk layout, so a batch is a slice), the full-width one as a dense matrix, the
-same function as torch's convolutions and several times faster on a CPU at these shapes.
+The CNN's 1×3 convolution runs, on a CPU, as a compiled loop with its ReLU
+(:mod:`._eiie_kernels`, forward and weight gradient), elsewhere as one matrix product over
+chunks of 16 outputs of each asset's window (a small banded matrix shared by all chunks);
+the full-width convolution is a dense matrix product. The training tensor is kept in the
+network's own layout (:meth:`CNN.prepare`), so a batch is a slice. Same function as torch's
+convolutions, several times faster on a CPU at these shapes.
 
 Defaults for daily data (PGPortfolio's were set for 30-minute crypto periods): window 50,
 batch 64 consecutive days, 2 000 Adam steps at 10⁻³, ``sample_bias=0.005`` (a batch ends on
@@ -219,6 +221,32 @@ def _modules() -> dict[str, type]:
             cash = self.cash_bias.expand(logits.shape[0], 1)
             return torch.softmax(torch.cat([cash, logits[..., 0]], dim=1), dim=1)
 
+    class Conv1ReLU(torch.autograd.Function):
+        """The compiled 1×3 convolution with ReLU (CPU): rows (R, F, L) -> (R, 2, L - 2)."""
+
+        @staticmethod
+        def forward(ctx: Any, rows: Any, weight: Any, bias: Any) -> Any:
+            from ._eiie_kernels import conv1_relu
+
+            w = weight.detach().contiguous()
+            b = bias.detach().contiguous()
+            out = rows.new_empty((rows.shape[0], 2, rows.shape[2] - 2))
+            conv1_relu(rows.numpy(), w.numpy(), b.numpy(), out.numpy())
+            ctx.save_for_backward(rows, out)
+            return out
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            from ._eiie_kernels import conv1_relu_grad
+
+            rows, out = ctx.saved_tensors
+            gw = rows.new_empty((2, rows.shape[1], 3))
+            gb = rows.new_empty((2,))
+            conv1_relu_grad(
+                rows.numpy(), out.numpy(), grad.contiguous().numpy(), gw.numpy(), gb.numpy()
+            )
+            return None, gw, gb
+
     class CNN(nn.Module):
         """EIIE convolutional network: (B, F, n, L) and (B, n) -> (B, n + 1)."""
 
@@ -227,6 +255,9 @@ def _modules() -> dict[str, type]:
             self.conv1 = nn.Conv2d(n_features, 2, kernel_size=(1, 3))
             self.conv2 = nn.Conv2d(2, 20, kernel_size=(1, window - 2))
             self.head = Head(20, use_previous)
+            #: CPU: the compiled first layer (:mod:`._eiie_kernels`) on windows laid out
+            #: (B, n, 1, F, L); elsewhere (CUDA) the chunked matrix product
+            self.cpu_kernel = True
             self.chunk = min(CNN_CHUNK, int(window) - 2)
             self.n_chunks = -(-(int(window) - 2) // self.chunk)
             self.register_buffer(
@@ -240,6 +271,8 @@ def _modules() -> dict[str, type]:
             (``C`` outputs of the 1×3 convolution each; the last piece padded with zeros).
             Training keeps its whole price tensor in this layout, so a batch is a slice.
             """
+            if self._compiled(x):
+                return x.permute(0, 2, 1, 3).contiguous()[:, :, None]  # (B, n, 1, F, L)
             b, f, n, length = x.shape
             c, m = self.chunk, self.n_chunks
             pad = m * c + 2 - length
@@ -260,6 +293,15 @@ def _modules() -> dict[str, type]:
             """
             if x.dim() == 4:
                 x = self.prepare(x)
+            out = self.conv2.out_channels
+            if self._compiled(x):  # (B, n, 1, F, L)
+                b, n, f, length = x.shape[0], x.shape[1], x.shape[3], x.shape[4]
+                h1 = Conv1ReLU.apply(
+                    x.reshape(b * n, f, length), self.conv1.weight.reshape(2, f, 3), self.conv1.bias
+                )  # (B n, 2, L - 2): conv2's input layout
+                w2 = self.conv2.weight.reshape(out, -1)
+                h2 = torch.addmm(self.conv2.bias, h1.reshape(b * n, -1), w2.t()).relu_()
+                return h2.reshape(b, n, -1).permute(0, 2, 1)[..., None]
             b, n, m = x.shape[:3]
             k = x.shape[3] * x.shape[4]
             c = self.chunk
@@ -269,7 +311,6 @@ def _modules() -> dict[str, type]:
             # ReLU in place on the products (their backward needs only the factors): no
             # second (B n m, 2 C) tensor, about a sixth of the step on a CPU
             h1 = torch.addmm(bias1, x.reshape(-1, k), band).relu_()  # (B n m, 2 C)
-            out = self.conv2.out_channels
             w2 = self.conv2.weight.reshape(out, 2, -1)
             spare = m * c - w2.shape[-1]
             if spare:  # padded outputs of the last chunk meet zero weights
@@ -277,6 +318,9 @@ def _modules() -> dict[str, type]:
             w2 = w2.reshape(out, 2, m, c).permute(0, 2, 1, 3).reshape(out, -1)
             h2 = torch.addmm(self.conv2.bias, h1.reshape(b * n, -1), w2.t()).relu_()
             return h2.reshape(b, n, -1).permute(0, 2, 1)[..., None]
+
+        def _compiled(self, x: Any) -> bool:
+            return bool(self.cpu_kernel) and x.device.type == "cpu"
 
         def forward(self, x: Any, previous: Any) -> Any:
             return self.head(self.body(x), previous)
