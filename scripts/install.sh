@@ -44,7 +44,7 @@ target=".${extras:+[$extras]}"
 editable_flag=()
 if [ "$editable" = 1 ]; then editable_flag=(-e); fi
 
-# uv (from PyPI) installs the same requirements as pip about three times faster (37 s against
+# uv (from PyPI) installs the same requirements as pip over twice as fast (46 s cold against
 # 112 s for the dev,book,bench,rl extras on the 2-core CI machine). It is handed pip's own
 # configuration (indexes, find-links, constraints, certificate) and pip's resolution rule
 # (best match over all indexes); INSTALL_WITH_UV=0, or any failure, takes the pip path.

@@ -344,7 +344,7 @@ def test_schedule_puts_the_gathering_chapters_inputs_first_and_longest_first() -
     expected = {"01_a": 10.0, "01_a_review": 5.0, "02_b": 100.0, "13_league_table": 30.0}
     expected["14_z"] = 50.0
     units = schedule_units(specs, expected)
-    by = {u.chain[0].name: u for u in units}
+    by = {u.spec.name: u for u in units}
     # a review waits for its notebook; chapter 13 for the programming notebooks before it
     # (not their reviews, not chapter 14)
     assert by["01_a_review"].after == [0]

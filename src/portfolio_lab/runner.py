@@ -767,9 +767,9 @@ def run_notebooks(
 
 @dataclass
 class _Unit:
-    """Notebooks to run in order on one worker, what they wait for, their priority."""
+    """A notebook to schedule, the units it waits for, its priority."""
 
-    chain: list[NotebookSpec]
+    spec: NotebookSpec
     after: list[int]
     seconds: float
     priority: float = 0.0
@@ -819,7 +819,7 @@ def schedule_units(specs: list[NotebookSpec], expected: dict[str, float]) -> lis
     so what a gathering chapter needs goes first and the longest of it earliest
     (longest-processing-time order on the critical path).
     """
-    units = [_Unit([spec], [], float(expected.get(spec.name, 1.0))) for spec in specs]
+    units = [_Unit(spec, [], float(expected.get(spec.name, 1.0))) for spec in specs]
     where = {spec.name: i for i, spec in enumerate(specs)}
     for i, spec in enumerate(specs):
         if spec.track == "review":
@@ -865,10 +865,10 @@ def plan_workers(units: list[_Unit], jobs: int) -> list[list[int]]:
     list of list of int
         Per worker, its unit indices, longest first.
     """
-    gathering = [u for u in units if u.chain[0].topic in GATHERING and u.chain[0].track != "review"]
+    gathering = [u for u in units if u.spec.topic in GATHERING and u.spec.track == "programming"]
     needed = sorted({j for u in gathering for j in u.after})
     if not needed:
-        needed = [i for i, u in enumerate(units) if u.chain[0].track == "programming"]
+        needed = [i for i, u in enumerate(units) if u.spec.track == "programming"]
     needed.sort(key=lambda i: -units[i].seconds)
     lists: list[list[int]] = [[] for _ in range(max(1, jobs))]
     if jobs == 2 and 0 < len(needed) <= 20:
@@ -943,7 +943,7 @@ def _run_units(
                         break
                     cond.wait()
             try:
-                run_chain(units[i].chain, wide)
+                run_chain([units[i].spec], wide)
             finally:
                 with cond:
                     finished.add(i)

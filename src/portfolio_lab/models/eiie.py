@@ -203,6 +203,8 @@ def _modules() -> dict[str, type]:
     import torch
     from torch import nn
 
+    from ._eiie_kernels import conv1_relu, conv1_relu_grad
+
     class Head(nn.Module):
         """Previous weights as one more channel, a 1×1 convolution, a cash bias, softmax."""
 
@@ -226,8 +228,6 @@ def _modules() -> dict[str, type]:
 
         @staticmethod
         def forward(ctx: Any, rows: Any, weight: Any, bias: Any) -> Any:
-            from ._eiie_kernels import conv1_relu
-
             w = weight.detach().contiguous()
             b = bias.detach().contiguous()
             out = rows.new_empty((rows.shape[0], 2, rows.shape[2] - 2))
@@ -237,8 +237,6 @@ def _modules() -> dict[str, type]:
 
         @staticmethod
         def backward(ctx: Any, grad: Any) -> Any:
-            from ._eiie_kernels import conv1_relu_grad
-
             rows, out = ctx.saved_tensors
             gw = rows.new_empty((2, rows.shape[1], 3))
             gb = rows.new_empty((2,))
@@ -265,11 +263,13 @@ def _modules() -> dict[str, type]:
             )
 
         def prepare(self, x: Any) -> Any:
-            """Chunk rows of the windows, (B, F, n, L) -> (B, n, m, F, C + 2), contiguous.
+            """Lay the windows (B, F, n, L) out as the first layer reads them, contiguous.
 
-            Each asset's window is cut into ``m`` overlapping pieces of ``C + 2`` periods
-            (``C`` outputs of the 1×3 convolution each; the last piece padded with zeros).
-            Training keeps its whole price tensor in this layout, so a batch is a slice.
+            On a CPU (the compiled layer) each asset's rows, (B, n, 1, F, L). Otherwise
+            chunk rows, (B, n, m, F, C + 2): each asset's window cut into ``m`` overlapping
+            pieces of ``C + 2`` periods (``C`` outputs of the 1×3 convolution each; the
+            last piece padded with zeros). Training keeps its whole price tensor in this
+            layout, so a batch is a slice.
             """
             if self._compiled(x):
                 return x.permute(0, 2, 1, 3).contiguous()[:, :, None]  # (B, n, 1, F, L)
@@ -284,12 +284,12 @@ def _modules() -> dict[str, type]:
         def body(self, x: Any) -> Any:
             """Features of each asset, (B, F, n, L) or prepared rows -> (B, 20, n, 1).
 
-            The 1×3 convolution is one matrix product of the chunk rows (see
-            :meth:`prepare`) with a small banded matrix shared by all chunks, the
-            full-width one a dense product over each asset's flattened outputs: the same
-            function as the two convolutions, several times faster on a CPU than torch's
-            convolution kernels or one banded matrix over the whole window, at these
-            odd shapes (``bench/models.py``).
+            The 1×3 convolution with its ReLU is the compiled loop on a CPU, elsewhere
+            one matrix product of the chunk rows (see :meth:`prepare`) with a small banded
+            matrix shared by all chunks; the full-width one is a dense product over each
+            asset's flattened outputs. The same function as the two convolutions, several
+            times faster on a CPU than torch's convolution kernels at these odd shapes
+            (``bench/models.py``).
             """
             if x.dim() == 4:
                 x = self.prepare(x)
@@ -387,49 +387,40 @@ def _chunk_index(n_features: int, chunk: int) -> Any:
     return torch.as_tensor(index)
 
 
-def _append_rows(owner: Any, key: str, current: Any, rows: Any) -> Any:
-    """``cat([current, rows])`` as a view of a buffer with spare room (amortized O(rows)).
+def _append(buffers: dict[str, Any], key: str, current: Any, new: Any, axis: int = 0) -> Any:
+    """``concatenate([current, new], axis)`` as a view of a buffer with spare room.
 
-    ``owner._grow_buffers[key]`` holds the buffer; ``current`` is used in place when it is
-    the start of that buffer with room for ``rows``, otherwise copied into a new buffer
-    twice its length (a tensor replaced meanwhile, e.g. a restored PVM, just starts one).
+    Amortized O(``new``) for a torch tensor or a NumPy array. ``buffers[key]`` holds the
+    buffer; ``current`` is used in place when it starts that buffer with room for ``new``,
+    otherwise it is copied into a new buffer twice its length (a tensor replaced meanwhile,
+    e.g. a restored PVM, just starts one).
     """
-    buffers = owner.__dict__.setdefault("_grow_buffers", {})
     buf = buffers.get(key)
-    n0, k = current.shape[0], rows.shape[0]
+    n0, k = current.shape[axis], new.shape[axis]
+    lead = (slice(None),) * axis
+    rest = tuple(current.shape[:axis]) + tuple(current.shape[axis + 1 :])
     if (
         buf is None
-        or buf.data_ptr() != current.data_ptr()
-        or tuple(buf.shape[1:]) != tuple(current.shape[1:])
-        or buf.shape[0] < n0 + k
+        or _address(buf) != _address(current)
+        or tuple(buf.shape[:axis]) + tuple(buf.shape[axis + 1 :]) != rest
+        or buf.shape[axis] < n0 + k
     ):
-        buf = current.new_empty((max(2 * n0, n0 + k, 16), *current.shape[1:]))
-        buf[:n0] = current
+        shape = (*current.shape[:axis], max(2 * n0, n0 + k, 16), *current.shape[axis + 1 :])
+        if isinstance(current, np.ndarray):
+            buf = np.empty(shape, dtype=current.dtype)
+        else:
+            buf = current.new_empty(shape)
+        buf[(*lead, slice(0, n0))] = current
         buffers[key] = buf
-    buf[n0 : n0 + k] = rows
-    return buf[: n0 + k]
+    buf[(*lead, slice(n0, n0 + k))] = new
+    return buf[(*lead, slice(0, n0 + k))]
 
 
-def _append_periods(owner: Any, key: str, current: np.ndarray, new: np.ndarray) -> np.ndarray:
-    """:func:`_append_rows` for a NumPy (F, T, n) history, along the periods (axis 1)."""
-    buffers = owner.__dict__.setdefault("_grow_buffers", {})
-    buf = buffers.get(key)
-    n0, k = current.shape[1], new.shape[1]
-    shared = (
-        buf is not None
-        and np.shares_memory(buf, current)
-        and current.__array_interface__["data"][0] == buf.__array_interface__["data"][0]
-        and buf.shape[::2] == current.shape[::2]
-        and buf.shape[1] >= n0 + k
-    )
-    if not shared:
-        buf = np.empty(
-            (current.shape[0], max(2 * n0, n0 + k, 16), current.shape[2]), dtype=current.dtype
-        )
-        buf[:, :n0] = current
-        buffers[key] = buf
-    buf[:, n0 : n0 + k] = new
-    return buf[:, : n0 + k]
+def _address(a: Any) -> int:
+    """Address of the first element of a NumPy array or a torch tensor."""
+    if isinstance(a, np.ndarray):
+        return int(a.__array_interface__["data"][0])
+    return int(a.data_ptr())
 
 
 def build_network(
@@ -689,19 +680,20 @@ class EIIE(BaseAllocator):
         dev, old = self._device_, self._feats.shape[1]
         k, n = new.shape[1], new.shape[2]
         T = old + k
-        self._feats = _append_periods(self, "feats", self._feats, new)
+        grow = self._grow_buffers
+        self._feats = _append(grow, "feats", self._feats, new, axis=1)
         close = self._feats[0]
         rel = np.ones((k, n + 1))
         rel[:, 1:] = close[old:T] / close[old - 1 : T - 1]
         new_y = torch.as_tensor(rel, dtype=torch.float64, device=dev)
-        self._y64 = _append_rows(self, "y64", self._y64, new_y)
-        self._y32 = _append_rows(self, "y32", self._y32, new_y.float())
+        self._y64 = _append(grow, "y64", self._y64, new_y)
+        self._y32 = _append(grow, "y32", self._y32, new_y.float())
         ends = np.arange(max(old, int(self.window) - 1), T)
         if len(ends):
             windows = torch.as_tensor(self._tensor(self._feats, ends), device=dev)
-            self._x = _append_rows(self, "x", self._x, self.module_.prepare(windows))
+            self._x = _append(grow, "x", self._x, self.module_.prepare(windows))
         pad = torch.full((k, n + 1), 1.0 / (n + 1), dtype=torch.float64, device=dev)
-        self._pvm = _append_rows(self, "pvm", self._pvm, pad)
+        self._pvm = _append(grow, "pvm", self._pvm, pad)
 
     @property
     def pvm_(self) -> np.ndarray:
