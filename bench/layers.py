@@ -6,7 +6,11 @@ seed per member), float64; the loss is the same fixed random linear functional o
 weights, and the gradients with respect to μ and Σ are compared member by member.
 
 - ours: :func:`portfolio_lab.layers.markowitz` (exact active-set forward, free-set KKT
-  backward), the whole batch, median of ``--repeats``;
+  backward), the whole batch, median of ``--repeats``, on ``--threads`` threads (default:
+  every core, as the peers: diffcp solves cvxpylayers' batch on a thread pool of
+  ``cpu_count()`` workers whatever the BLAS limit); beside it the same on one thread
+  (``ours_1_thread``) and on the batched torch engine (``ours_torch_engine``, the
+  engine of a GPU run) on the CPU;
 - cvxpylayers (diffcp + SCS, Σ passed as its Cholesky factor, the gradient reaching Σ
   through ``torch.linalg.cholesky``): at its default tolerance and at ``eps = 1e-12``
   (``--peers cvxpylayers-clarabel`` adds diffcp's Clarabel at its default tolerances,
@@ -76,14 +80,17 @@ def worker(method: str, n: int, batch: int, keep: int, repeats: int, threads: in
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
 
-        if method == "ours":
+        if method.startswith("ours"):
             from portfolio_lab import layers
+
+            engine = "torch" if method == "ours-torch" else "auto"
+            out["engine"] = "torch" if engine == "torch" or device != "cpu" else "compiled"
 
             def run():
                 m = mu0.clone().requires_grad_(True)
                 c = cov0.clone().requires_grad_(True)
                 t0 = time.perf_counter()
-                w = layers.markowitz(m, c, risk_aversion=GAMMA)
+                w = layers.markowitz(m, c, risk_aversion=GAMMA, engine=engine)
                 sync()
                 t1 = time.perf_counter()
                 (probe * w).sum().backward()
@@ -105,18 +112,21 @@ def worker(method: str, n: int, batch: int, keep: int, repeats: int, threads: in
             scale_z = sol.bound_multipliers.abs().amax(dim=1).clamp_min(1e-300)
             margin = torch.minimum(ws.amin(dim=1), zs.amin(dim=1) / scale_z)
             out["_margin"] = margin[:keep].cpu().numpy()
-            from portfolio_lab.layers._active_set import solve_active_set
-            from portfolio_lab.layers._function import standard_form
+            if out["engine"] == "torch":  # the padded factors the torch engine keeps
+                from portfolio_lab.layers._active_set import solve_active_set
+                from portfolio_lab.layers._function import standard_form
 
-            q, C, cc = standard_form("utility", mu0, None)
-            lo = torch.zeros(n, dtype=torch.float64, device=device)
-            hi = torch.full((n,), float("inf"), dtype=torch.float64, device=device)
-            s = solve_active_set("utility", torch.full((batch,), GAMMA, dtype=torch.float64,
-                                 device=device), cov0, q, C, cc, lo, hi)  # fmt: skip
-            sysm = s.system
-            saved = sum(int(t.numel() * t.element_size()) for t in
-                        (s.weights, s.nu, sysm.factor, sysm.v, sysm.schur_pinv, sysm.index,
-                         sysm.valid))  # fmt: skip
+                q, C, cc = standard_form("utility", mu0, None)
+                lo = torch.zeros(n, dtype=torch.float64, device=device)
+                hi = torch.full((n,), float("inf"), dtype=torch.float64, device=device)
+                s = solve_active_set("utility", torch.full((batch,), GAMMA, dtype=torch.float64,
+                                     device=device), cov0, q, C, cc, lo, hi)  # fmt: skip
+                sysm = s.system
+                saved = sum(int(t.numel() * t.element_size()) for t in
+                            (s.weights, s.nu, sysm.factor, sysm.v, sysm.schur_pinv, sysm.index,
+                             sysm.valid))  # fmt: skip
+            else:  # the compiled engine keeps w, ν and the bound flags (and refers to μ, Σ)
+                saved = batch * (n * 8 + 8 + n)
             out.update(
                 seconds_median=statistics.median(times),
                 forward_seconds_median=statistics.median(fwd),
@@ -251,7 +261,12 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[20, 100, 500])
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="threads of ours (default: every core, as the peers' thread pool)",
+    )
     ap.add_argument("--peers", nargs="*",
                     default=["cvxpylayers", "cvxpylayers-tight", "qpth"])  # fmt: skip
     ap.add_argument("--machine", default=None)
@@ -269,6 +284,8 @@ def main() -> None:
         "what": __doc__.split("\n\n")[1].replace("\n", " "),
         "gamma": GAMMA,
         "threads": args.threads,
+        "peer_threads": "cvxpylayers: diffcp's ThreadPool of cpu_count() = "
+        f"{os.cpu_count()} workers (SCS per problem); qpth: torch with --threads threads",
         "device": args.device,
         "load_average_1m_start": os.getloadavg()[0],
         "machine": machine_record(),
@@ -286,6 +303,23 @@ def main() -> None:
         )
         case["ours"]["grad_mu_vs_central_differences"] = fd_error(ours["_gmu"][:keep], ref)
         print(f"n={n}: ours {ours['seconds_median']:.4f} s", flush=True)
+        for variant, threads in (("ours-1-thread", 1), ("ours-torch", args.threads)):
+            if variant == "ours-1-thread" and args.threads == 1:
+                continue
+            if variant == "ours-torch" and args.device != "cpu":
+                continue  # a GPU run is the torch engine already
+            res = spawn("ours" if variant == "ours-1-thread" else variant, n, args.batch, keep,
+                        args.repeats, threads, args.device)  # fmt: skip
+            key = variant.replace("-", "_").replace("ours_torch", "ours_torch_engine")
+            case[key] = {
+                "threads": threads,
+                "engine": res["engine"],
+                "seconds_median": res["seconds_median"],
+                "forward_seconds_median": res["forward_seconds_median"],
+                "weights_max_abs_diff_vs_ours": float(np.abs(res["_w"] - ours["_w"]).max()),
+                "grad_mu_max_abs_diff_vs_ours": float(np.abs(res["_gmu"] - ours["_gmu"]).max()),
+            }
+            print(f"  {variant}: {res['seconds_median']:.4f} s", flush=True)
         for peer in args.peers:
             if args.device != "cpu":
                 continue
@@ -309,6 +343,10 @@ def main() -> None:
                 "tie_margin_median": float(np.median(ours["_margin"][:k])),
             }
             res["speedup_ours"] = res["seconds_median"] / ours["seconds_median"]
+            if "ours_1_thread" in case:
+                res["speedup_ours_1_thread"] = (
+                    res["seconds_median"] / case["ours_1_thread"]["seconds_median"]
+                )
             res["grad_mu_vs_central_differences"] = fd_error(res["_gmu"], ref)
             case[peer] = {kk: v for kk, v in res.items() if not kk.startswith("_")}
             print(f"  {peer}: {res['seconds_median']:.2f} s (x{res['speedup_ours']:.0f}), "

@@ -8,6 +8,9 @@ and cvxpylayers on the same problems. Ties: the documented one-sided derivative.
 
 from __future__ import annotations
 
+from functools import partial
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -29,6 +32,18 @@ from portfolio_lab.solvers import markowitz_lagrange
 from ._problems import batch, clarabel, factor_problem
 
 F64 = torch.float64
+
+#: The layer's two engines: compiled member-by-member loops (CPU) and batched torch calls.
+ENGINES = ["compiled", "torch"]
+
+
+def lay(engine: str) -> SimpleNamespace:
+    """``markowitz`` and ``solve`` of one engine."""
+    return SimpleNamespace(
+        markowitz=partial(layers.markowitz, engine=engine),
+        solve=partial(layers.solve, engine=engine),
+    )
+
 
 CASES = [
     # (label, kwargs of the layer, kwargs of the reference)
@@ -60,12 +75,13 @@ def _resolve(kw: dict, mu: np.ndarray) -> dict:
     return out
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(("label", "kw", "ref_kw"), CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize(("n", "seed"), [(5, 0), (20, 1), (60, 2)])
-def test_weights_match_clarabel_and_kkt(label, kw, ref_kw, n, seed):
+def test_weights_match_clarabel_and_kkt(engine, label, kw, ref_kw, n, seed):
     mu, cov = factor_problem(n, seed)
     kw, ref_kw = _resolve(kw, mu), _resolve(ref_kw, mu)
-    sol = layers.solve(torch.tensor(mu), torch.tensor(cov), **kw)
+    sol = lay(engine).solve(torch.tensor(mu), torch.tensor(cov), **kw)
     w = sol.weights[0].numpy()
     ref = clarabel(mu, cov, **ref_kw)
     assert np.abs(w - ref).max() <= 1e-7
@@ -73,23 +89,29 @@ def test_weights_match_clarabel_and_kkt(label, kw, ref_kw, n, seed):
     assert abs(w.sum() - 1.0) <= 1e-12
 
 
-def test_unbounded_equals_closed_form_solver():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_unbounded_equals_closed_form_solver(engine):
     mu, cov = factor_problem(15, 3)
     r = float(np.median(mu))
-    w = layers.markowitz(torch.tensor(mu), torch.tensor(cov), target_return=r, long_only=False)
+    w = lay(engine).markowitz(torch.tensor(mu), torch.tensor(cov), target_return=r, long_only=False)
     ref = markowitz_lagrange(mu, cov, r).weights
     assert np.abs(w.numpy() - np.asarray(ref)).max() <= 1e-10
     g = 3.0
-    wu = layers.markowitz(torch.tensor(mu), torch.tensor(cov), risk_aversion=g, long_only=False)
+    wu = lay(engine).markowitz(
+        torch.tensor(mu), torch.tensor(cov), risk_aversion=g, long_only=False
+    )
     ref_u = clarabel(mu, cov, gamma=g, lower=None)
     assert np.abs(wu.numpy() - ref_u).max() <= 1e-7
 
 
-def test_critical_line_path_agrees_and_fallback_is_used():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_critical_line_path_agrees_and_fallback_is_used(engine):
     mu, cov = batch(25, 6, seed=4)
-    a = layers.solve(torch.tensor(mu), torch.tensor(cov), risk_aversion=3.0)
-    b = layers.solve(torch.tensor(mu), torch.tensor(cov), risk_aversion=3.0, method="critical-line")
-    c = layers.solve(torch.tensor(mu), torch.tensor(cov), risk_aversion=3.0, max_iter=1)
+    a = lay(engine).solve(torch.tensor(mu), torch.tensor(cov), risk_aversion=3.0)
+    b = lay(engine).solve(
+        torch.tensor(mu), torch.tensor(cov), risk_aversion=3.0, method="critical-line"
+    )
+    c = lay(engine).solve(torch.tensor(mu), torch.tensor(cov), risk_aversion=3.0, max_iter=1)
     assert set(b.method) == {"critical-line"}
     assert "critical-line" in c.method  # one step never settles every member
     for other in (b, c):
@@ -105,20 +127,21 @@ def test_critical_line_path_agrees_and_fallback_is_used():
     assert np.abs(raw_t - ref_t).max() <= 1e-7
 
 
-def test_batch_equals_loop():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_batch_equals_loop(engine):
     mu, cov = batch(12, 7, seed=5)
     gam = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], dtype=F64)
     m = torch.tensor(mu, requires_grad=True)
     c = torch.tensor(cov, requires_grad=True)
     g = gam.clone().requires_grad_(True)
     probe = torch.tensor(np.random.default_rng(0).normal(size=(7, 12)))
-    w = layers.markowitz(m, c, risk_aversion=g)
+    w = lay(engine).markowitz(m, c, risk_aversion=g)
     (w * probe).sum().backward()
     for i in range(7):
         mi = torch.tensor(mu[i], requires_grad=True)
         ci = torch.tensor(cov[i], requires_grad=True)
         gi = gam[i].clone().requires_grad_(True)
-        wi = layers.markowitz(mi, ci, risk_aversion=gi)
+        wi = lay(engine).markowitz(mi, ci, risk_aversion=gi)
         assert wi.shape == (12,)
         (wi * probe[i]).sum().backward()
         assert torch.allclose(wi, w[i], atol=1e-14, rtol=0)
@@ -144,8 +167,8 @@ def test_a_batch_split_into_groups_equals_its_members(monkeypatch):
     m = torch.tensor(mu, requires_grad=True)
     c = torch.tensor(cov, requires_grad=True)
     probe = torch.tensor(np.random.default_rng(2).normal(size=(B, 30)))
-    sol = layers.solve(m, c, risk_aversion=gam)
-    w = layers.markowitz(m, c, risk_aversion=gam)
+    sol = lay("torch").solve(m, c, risk_aversion=gam)
+    w = lay("torch").markowitz(m, c, risk_aversion=gam)
     (w * probe).sum().backward()
     assert max(sizes) >= 2
     free = (sol.fixed == 0).sum(dim=1)
@@ -215,13 +238,14 @@ def _fd_check(fun, x: torch.Tensor, probe: torch.Tensor, grad: torch.Tensor, h: 
     return float((num - grad).abs().max() / scale)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(("label", "kw", "ref_kw"), CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_gradients_match_central_differences(label, kw, ref_kw, seed):
+def test_gradients_match_central_differences(engine, label, kw, ref_kw, seed):
     n = 8
     mu, cov = factor_problem(n, 10 + seed)
     kw = _resolve(kw, mu)
-    sol = layers.solve(torch.tensor(mu), torch.tensor(cov), **kw)
+    sol = lay(engine).solve(torch.tensor(mu), torch.tensor(cov), **kw)
     assert _margin(sol) > 1e-3, "the test problem is too close to a tie"
     probe = torch.tensor(np.random.default_rng(seed).normal(size=n))
     m = torch.tensor(mu, requires_grad=True)
@@ -230,17 +254,17 @@ def test_gradients_match_central_differences(label, kw, ref_kw, seed):
     key = "risk_aversion" if "risk_aversion" in kw else "target_return"
     s = torch.tensor(float(kw[key]), dtype=F64, requires_grad=True)
     extra = {k: v for k, v in kw.items() if k not in ("risk_aversion", "target_return")}
-    w = layers.markowitz(m, c, **{key: s}, **extra)
+    w = lay(engine).markowitz(m, c, **{key: s}, **extra)
     (probe * w).sum().backward()
 
     def f_mu(x):
-        return layers.markowitz(x, torch.tensor(cov), **{key: kw[key]}, **extra)
+        return lay(engine).markowitz(x, torch.tensor(cov), **{key: kw[key]}, **extra)
 
     def f_cov(x):
-        return layers.markowitz(torch.tensor(mu), x, **{key: kw[key]}, **extra)
+        return lay(engine).markowitz(torch.tensor(mu), x, **{key: kw[key]}, **extra)
 
     def f_s(x):
-        return layers.markowitz(torch.tensor(mu), torch.tensor(cov), **{key: x}, **extra)
+        return lay(engine).markowitz(torch.tensor(mu), torch.tensor(cov), **{key: x}, **extra)
 
     with torch.no_grad():
         assert _fd_check(f_mu, torch.tensor(mu), probe, m.grad, 1e-7) <= 1e-6
@@ -250,7 +274,8 @@ def test_gradients_match_central_differences(label, kw, ref_kw, seed):
         )
 
 
-def test_gradcheck_small_cases():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_gradcheck_small_cases(engine):
     torch.manual_seed(0)
     n = 6
     base = torch.randn(n, n, dtype=F64)
@@ -263,19 +288,21 @@ def test_gradcheck_small_cases():
     g = torch.tensor([1.5, 3.0], dtype=F64, requires_grad=True)
     r = torch.tensor([0.1, 0.05], dtype=F64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda m, x, y: layers.markowitz(m, cov_of(x), risk_aversion=y), (mu, a, g)
+        lambda m, x, y: lay(engine).markowitz(m, cov_of(x), risk_aversion=y), (mu, a, g)
     )
     assert torch.autograd.gradcheck(
-        lambda m, x, y: layers.markowitz(m, cov_of(x), target_return=y, bounds=(None, 0.45)),
+        lambda m, x, y: lay(engine).markowitz(m, cov_of(x), target_return=y, bounds=(None, 0.45)),
         (mu, a, r),
     )
     assert torch.autograd.gradcheck(
-        lambda m, x, y: layers.markowitz(m, cov_of(x), risk_aversion=y, long_only=False), (mu, a, g)
+        lambda m, x, y: lay(engine).markowitz(m, cov_of(x), risk_aversion=y, long_only=False),
+        (mu, a, g),
     )
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_gradients_match_cvxpylayers():
+def test_gradients_match_cvxpylayers(engine):
     cp = pytest.importorskip("cvxpy")
     cvl = pytest.importorskip("cvxpylayers.torch")
     n, gamma = 10, 5.0
@@ -293,7 +320,7 @@ def test_gradients_match_cvxpylayers():
         mt = torch.tensor(mu, requires_grad=True)
         ct = torch.tensor(cov, requires_grad=True)
         if name == "ours":
-            wt = layers.markowitz(mt, ct, risk_aversion=gamma)
+            wt = lay(engine).markowitz(mt, ct, risk_aversion=gamma)
         else:
             (wt,) = layer(
                 mt, torch.linalg.cholesky(ct), solver_args={"eps": 1e-12, "max_iters": 200000}
@@ -320,19 +347,21 @@ def _tie_problem():
     return mu, cov, gamma, w_star
 
 
-def test_tie_rule_holds_tied_weight_at_its_bound():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tie_rule_holds_tied_weight_at_its_bound(engine):
     mu, cov, gamma, w_star = _tie_problem()
-    sol = layers.solve(torch.tensor(mu), torch.tensor(cov), risk_aversion=gamma)
+    sol = lay(engine).solve(torch.tensor(mu), torch.tensor(cov), risk_aversion=gamma)
     assert np.abs(sol.weights[0].numpy() - w_star).max() <= 1e-12
     assert sol.fixed[0].tolist() == [0, 0, 0, -1, -1]
     assert "stay at their bounds" in layers.TIE_RULE
 
 
-def test_tie_gradient_is_the_one_sided_derivative_on_the_bound_branch():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tie_gradient_is_the_one_sided_derivative_on_the_bound_branch(engine):
     mu, cov, gamma, _ = _tie_problem()
     probe = torch.tensor([0.4, -1.0, 0.3, 2.0, 0.7], dtype=F64)
     m = torch.tensor(mu, requires_grad=True)
-    w = layers.markowitz(m, torch.tensor(cov), risk_aversion=gamma)
+    w = lay(engine).markowitz(m, torch.tensor(cov), risk_aversion=gamma)
     (probe * w).sum().backward()
     grad = m.grad.clone()
     assert torch.isfinite(grad).all()
@@ -345,7 +374,7 @@ def test_tie_gradient_is_the_one_sided_derivative_on_the_bound_branch():
         d = torch.tensor(rng.normal(size=5))
         for side in (1.0, -1.0):
             x = torch.tensor(mu) + side * h * d
-            s = layers.solve(x, torch.tensor(cov), risk_aversion=gamma)
+            s = lay(engine).solve(x, torch.tensor(cov), risk_aversion=gamma)
             one_sided = side * (float((probe * s.weights[0]).sum()) - base) / h
             if int(s.fixed[0, 3]) == -1:  # the branch the tie rule differentiates
                 assert abs(one_sided - float(grad @ d)) <= 1e-6 * float(grad.abs().max())
@@ -356,76 +385,81 @@ def test_tie_gradient_is_the_one_sided_derivative_on_the_bound_branch():
     # entering along +e3 has a different derivative: the two branches really differ
     x = torch.tensor(mu)
     x[3] += h
-    s = layers.solve(x, torch.tensor(cov), risk_aversion=gamma)
+    s = lay(engine).solve(x, torch.tensor(cov), risk_aversion=gamma)
     right = (float((probe * s.weights[0]).sum()) - base) / h
     assert abs(right - float(grad[3])) > 1e-3
 
 
-def test_gradient_at_a_vertex_target_is_finite():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_gradient_at_a_vertex_target_is_finite(engine):
     mu, cov = factor_problem(6, 5)
     m = torch.tensor(mu, requires_grad=True)
-    w = layers.markowitz(m, torch.tensor(cov), target_return=float(mu.max()))
+    w = lay(engine).markowitz(m, torch.tensor(cov), target_return=float(mu.max()))
     assert abs(float(w.detach()[int(np.argmax(mu))]) - 1.0) <= 1e-12
     w.sum().backward()
     assert torch.isfinite(m.grad).all()
 
 
 # ------------------------------------------------------------------ dtypes, errors
-def test_float32_in_float32_out():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_float32_in_float32_out(engine):
     mu, cov = factor_problem(10, 6)
-    w32 = layers.markowitz(
+    w32 = lay(engine).markowitz(
         torch.tensor(mu, dtype=torch.float32), torch.tensor(cov, dtype=torch.float32)
     )
-    w64 = layers.markowitz(torch.tensor(mu), torch.tensor(cov))
+    w64 = lay(engine).markowitz(torch.tensor(mu), torch.tensor(cov))
     assert w32.dtype == torch.float32
     assert (w32.double() - w64).abs().max() <= 1e-5
 
 
-def test_typed_errors():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_typed_errors(engine):
     mu, cov = factor_problem(4, 0)
     m, c = torch.tensor(mu), torch.tensor(cov)
     bad = m.clone()
     bad[1] = float("nan")
     with pytest.raises(NonFiniteError):
-        layers.markowitz(bad, c)
+        lay(engine).markowitz(bad, c)
     asym = c.clone()
     asym[0, 1] += 1e-3
     with pytest.raises(NotSymmetricError):
-        layers.markowitz(m, asym)
+        lay(engine).markowitz(m, asym)
     with pytest.raises(NotPositiveDefiniteError):
-        layers.markowitz(m, c - 2 * torch.linalg.eigvalsh(c).max() * torch.eye(4, dtype=F64))
+        lay(engine).markowitz(m, c - 2 * torch.linalg.eigvalsh(c).max() * torch.eye(4, dtype=F64))
     with pytest.raises(InputError, match="sum of upper bounds"):
-        layers.markowitz(m, c, bounds=(0.0, 0.2))
+        lay(engine).markowitz(m, c, bounds=(0.0, 0.2))
     with pytest.raises(InfeasibleTargetError):
-        layers.markowitz(m, c, target_return=float(mu.max()) + 1e-3)
+        lay(engine).markowitz(m, c, target_return=float(mu.max()) + 1e-3)
     with pytest.raises(InputError, match="not both"):
-        layers.markowitz(m, c, risk_aversion=1.0, target_return=0.0)
+        lay(engine).markowitz(m, c, risk_aversion=1.0, target_return=0.0)
     with pytest.raises(InputError, match="positive"):
-        layers.markowitz(m, c, risk_aversion=-1.0)
+        lay(engine).markowitz(m, c, risk_aversion=-1.0)
     with pytest.raises(ShapeError):
-        layers.markowitz(m[:3], c)
+        lay(engine).markowitz(m[:3], c)
     with pytest.raises(ShapeError):
-        layers.markowitz(torch.stack([m, m]), torch.stack([c, c, c]))
+        lay(engine).markowitz(torch.stack([m, m]), torch.stack([c, c, c]))
     with pytest.raises(DegenerateReturnsError):
-        layers.markowitz(torch.ones(4, dtype=F64), c, target_return=1.0)
+        lay(engine).markowitz(torch.ones(4, dtype=F64), c, target_return=1.0)
     with pytest.raises(NonFiniteError):
-        layers.markowitz(m, c, risk_aversion=torch.tensor(float("inf")))
+        lay(engine).markowitz(m, c, risk_aversion=torch.tensor(float("inf")))
 
 
 # ------------------------------------------------------------------ invariants
+@pytest.mark.parametrize("engine", ENGINES)
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(2, 9), seed=st.integers(0, 10_000), gamma=st.floats(0.5, 50.0))
-def test_permutation_equivariance_and_feasibility(n, seed, gamma):
+def test_permutation_equivariance_and_feasibility(engine, n, seed, gamma):
     mu, cov = factor_problem(n, seed)
     perm = np.random.default_rng(seed).permutation(n)
-    w = layers.markowitz(torch.tensor(mu), torch.tensor(cov), risk_aversion=gamma).numpy()
-    wp = layers.markowitz(torch.tensor(mu[perm]), torch.tensor(cov[np.ix_(perm, perm)]),
+    w = lay(engine).markowitz(torch.tensor(mu), torch.tensor(cov), risk_aversion=gamma).numpy()
+    wp = lay(engine).markowitz(torch.tensor(mu[perm]), torch.tensor(cov[np.ix_(perm, perm)]),
                           risk_aversion=gamma).numpy()  # fmt: skip
     assert np.abs(wp - w[perm]).max() <= 1e-10
     assert abs(w.sum() - 1.0) <= 1e-12 and w.min() >= -1e-15
 
 
-def test_positive_definiteness_check_names_the_member_as_torch_would():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_positive_definiteness_check_names_the_member_as_torch_would(engine):
     """The CPU check (LAPACK's dpotrf per member) agrees with torch's cholesky_ex.
 
     Same verdict and pivot per member, on a batch mixing definite, semidefinite and
@@ -452,7 +486,7 @@ def test_positive_definiteness_check_names_the_member_as_torch_would():
     mu = torch.zeros(9, 6, dtype=F64)
     first = int(np.flatnonzero(want)[0])
     with pytest.raises(NotPositiveDefiniteError, match=rf"cov\[{first}\] .* pivot {want[first]}"):
-        layers.markowitz(mu, cov)
+        lay(engine).markowitz(mu, cov)
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "broadcast", "strided"])
@@ -471,3 +505,168 @@ def test_member_rows_reads_the_rows_of_each_member(layout):
     got = _member_rows(cov, members, idx)
     want = torch.stack([cov[m][i] for m, i in zip(members, idx, strict=True)])
     assert torch.equal(got, want)
+
+
+# ------------------------------------------------------------------ the two engines
+ENGINE_CASES = [
+    ("utility long-only", {"risk_aversion": "gammas"}),
+    ("utility box", {"risk_aversion": "gammas", "long_only": False, "bounds": (-0.1, 0.3)}),
+    ("utility capped", {"risk_aversion": "gammas", "bounds": (None, 0.2)}),
+    ("target long-only", {"target_return": "mid"}),
+    ("target box", {"target_return": "mid", "long_only": False, "bounds": (-0.2, 0.4)}),
+    ("pinned", {"risk_aversion": "gammas", "bounds": ([0.0] * 3 + [0.05] + [0.0] * 16,
+                                                       [1.0] * 3 + [0.05] + [1.0] * 16)}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("label", "kw"), ENGINE_CASES, ids=[c[0] for c in ENGINE_CASES])
+@pytest.mark.parametrize("broadcast", [False, True])
+def test_compiled_engine_equals_torch_engine(label, kw, broadcast):
+    """Same rules, same answers: sets, steps, weights, multipliers and every gradient."""
+    B, n = 40, 20
+    mu, cov = batch(n, B, seed=21)
+    if broadcast:
+        cov = cov[:1]
+    kw = dict(kw)
+    if kw.get("risk_aversion") == "gammas":
+        kw["risk_aversion"] = torch.tensor(np.geomspace(0.5, 60.0, B))
+    if kw.get("target_return") == "mid":
+        kw["target_return"] = torch.tensor(0.3 * mu.max(axis=1) + 0.7 * np.median(mu, axis=1))
+    if "bounds" in kw and isinstance(kw["bounds"][0], list):
+        kw["bounds"] = tuple(np.array(b) for b in kw["bounds"])
+    probe = torch.tensor(np.random.default_rng(5).normal(size=(B, n)))
+    got = {}
+    for engine in ENGINES:
+        m = torch.tensor(mu, requires_grad=True)
+        c = torch.tensor(cov if not broadcast else cov[0], requires_grad=True)
+        extra = {k: (v.clone().requires_grad_(True) if isinstance(v, torch.Tensor) else v)
+                 for k, v in kw.items()}  # fmt: skip
+        w = layers.markowitz(m, c, engine=engine, **extra)
+        (probe * w).sum().backward()
+        s = layers.solve(m.detach(), c.detach(), engine=engine, **kw)
+        trade = next(v for v in extra.values() if isinstance(v, torch.Tensor))
+        got[engine] = (w.detach(), m.grad, c.grad, trade.grad, s)
+    (w1, gm1, gc1, gt1, s1), (w2, gm2, gc2, gt2, s2) = got["compiled"], got["torch"]
+    assert torch.equal(s1.fixed, s2.fixed)
+    np.testing.assert_array_equal(s1.n_iter, s2.n_iter)
+    assert s1.method == s2.method
+    stepped = np.array([m == "active-set" for m in s1.method])
+    assert stepped.mean() >= 0.9
+    # (a member at a vertex, no free weight, leaves ν undetermined: both engines take the
+    # critical line there and report the residual of ν = 0; see the closing note)
+    assert float(np.max(s1.kkt_residual[stepped])) <= 1e-10
+    assert (w1 - w2).abs().max() <= 1e-13
+    assert (s1.multipliers - s2.multipliers).abs().max() <= 1e-12 * s2.multipliers.abs().max()
+    for a, b in ((gm1, gm2), (gc1, gc2), (gt1, gt2)):
+        assert float((a - b).abs().max()) <= 1e-10 * float(b.abs().max().clamp_min(1e-300))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_asymmetry_within_tolerance_is_solved_symmetrized(engine):
+    """Σ off by 1e-12 relative is solved as (Σ + Σᵀ)/2, with the same gradient."""
+    mu, cov = batch(12, 5, seed=8)
+    tilted = cov.copy()
+    tilted[:, 0, 1] += 1e-12 * np.abs(cov).max()
+    sym = 0.5 * (tilted + tilted.transpose(0, 2, 1))
+    probe = torch.tensor(np.random.default_rng(0).normal(size=(5, 12)))
+    out = []
+    for c_np in (tilted, sym):
+        m = torch.tensor(mu, requires_grad=True)
+        c = torch.tensor(c_np, requires_grad=True)
+        w = layers.markowitz(m, c, risk_aversion=3.0, engine=engine)
+        (probe * w).sum().backward()
+        out.append((w.detach(), m.grad, c.grad))
+    for a, b in zip(*out, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_compiled_check_agrees_with_lapack():
+    """The compiled check's pivots equal LAPACK's (``cholesky_info``); bad values are found.
+
+    Definite, semidefinite and indefinite matrices; a NaN in the lower and in the upper
+    triangle, an inf on the diagonal, and an asymmetric matrix (reported, not factored).
+    """
+    from portfolio_lab.layers._problem import check_cov_cpu, cholesky_info
+
+    rng = np.random.default_rng(9)
+    mats = []
+    for i in range(12):
+        b = rng.standard_normal((7, 7 if i % 3 == 0 else 4))
+        c = b @ b.T
+        if i % 3 == 2:
+            c -= 0.5 * np.eye(7)
+        mats.append(c)
+    cov = torch.tensor(np.stack(mats))
+    finite, size, asym, info = check_cov_cpu(cov)
+    want = cholesky_info(cov)
+    np.testing.assert_array_equal(info == 0, want == 0)
+    # definite and indefinite: the same pivot; semidefinite: the zero pivot is rounding's
+    np.testing.assert_array_equal(info[0::3], want[0::3])
+    np.testing.assert_array_equal(info[2::3], want[2::3])
+    assert finite.all() and (asym == 0).all()
+    np.testing.assert_allclose(size, cov.abs().amax(dim=(1, 2)).numpy(), rtol=0, atol=0)
+    bad = cov[:4].clone()
+    bad[0, 5, 2] = float("nan")  # lower
+    bad[1, 2, 5] = float("nan")  # upper
+    bad[2, 3, 3] = float("inf")
+    bad[3, 1, 4] += 1e-3  # asymmetric
+    finite, size, asym, info = check_cov_cpu(bad)
+    assert finite.tolist() == [False, False, False, True]
+    assert info.tolist()[:3] == [-1, -1, -1] and info[3] == -2
+    assert asym[3] == pytest.approx(1e-3, rel=1e-9)
+    assert size[3] == float(bad[3].abs().max())
+
+
+def test_compiled_errors_match_the_checked_path():
+    """The compiled engine checks Σ itself (deferred): the same typed errors and members."""
+    mu, cov = batch(6, 4, seed=2)
+    m = torch.tensor(mu)
+    cases = []
+    c = torch.tensor(cov)
+    c[2, 1, 1] = float("nan")
+    cases.append((c, NonFiniteError, "1 NaN"))
+    c = torch.tensor(cov)
+    c[1, 0, 3] += 1e-3
+    cases.append((c, NotSymmetricError, r"cov\[1\]"))
+    c = torch.tensor(cov)
+    c[3] -= 2 * torch.linalg.eigvalsh(c[3]).max() * torch.eye(6, dtype=F64)
+    cases.append((c, NotPositiveDefiniteError, r"cov\[3\]"))
+    for c, err, match in cases:
+        for engine in ENGINES:
+            with pytest.raises(err, match=match):
+                layers.markowitz(m, c, risk_aversion=2.0, engine=engine)
+            with pytest.raises(err, match=match):
+                layers.solve(m, c, risk_aversion=2.0, engine=engine)
+
+
+def test_compiled_engine_splits_the_batch_over_threads():
+    """Two threads (two halves of the batch) give bit-identical weights and gradients."""
+    mu, cov = batch(15, 70, seed=3)
+    probe = torch.tensor(np.random.default_rng(1).normal(size=(70, 15)))
+    old = torch.get_num_threads()
+    out = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            m = torch.tensor(mu, requires_grad=True)
+            c = torch.tensor(cov, requires_grad=True)
+            w = layers.markowitz(m, c, risk_aversion=4.0)
+            (probe * w).sum().backward()
+            out.append((w.detach(), m.grad, c.grad))
+    finally:
+        torch.set_num_threads(old)
+    for a, b in zip(*out, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_engine_is_validated():
+    from portfolio_lab.layers._function import use_compiled
+
+    mu, cov = factor_problem(4, 0)
+    with pytest.raises(InputError, match="engine"):
+        layers.markowitz(torch.tensor(mu), torch.tensor(cov), engine="fast")
+    with pytest.raises(InputError, match="runs on a CPU"):
+        use_compiled("compiled", torch.device("cuda"))
+    assert use_compiled("auto", torch.device("cpu"))
+    assert not use_compiled("auto", torch.device("cuda"))
+    assert not use_compiled("torch", torch.device("cpu"))

@@ -26,6 +26,7 @@ differentiates the branch on which they stay at their bounds (see
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -61,6 +62,9 @@ class ActiveSetSolution:
     kkt_residual : numpy.ndarray, shape (B,)
         Relative KKT residual: primal violation over ``max(1, max|w|)``, stationarity on
         the free set and wrong-sign multipliers over the size of the gradient terms.
+    cov : torch.Tensor or None
+        The covariances solved with where they differ from the input (symmetrized by
+        :func:`solve_compiled` within the tolerance); None otherwise.
     """
 
     weights: Any
@@ -71,6 +75,7 @@ class ActiveSetSolution:
     n_iter: np.ndarray
     method: tuple[str, ...]
     kkt_residual: np.ndarray
+    cov: Any = None
 
 
 def _bound_values(fixed: Any, lo: Any, hi: Any) -> Any:
@@ -543,3 +548,163 @@ def solve_active_set(
         method=tuple(meth),
         kkt_residual=kkt,
     )
+
+
+def compiled_inputs(kind: str, a: Any, cov: Any, mu: Any, target: Any) -> dict:
+    """NumPy views of a CPU batch for :mod:`portfolio_lab.layers._kernels`.
+
+    ``cov`` is read in place: one matrix broadcast over the batch (stride 0) becomes one
+    matrix and a member map of zeros, a batch of distinct matrices a map ``0..B-1``.
+    """
+    B, n = mu.shape
+    c = cov.detach()
+    if B > 1 and c.stride(0) == 0:
+        c_np = np.ascontiguousarray(c[:1].numpy())
+        cmap = np.zeros(B, dtype=np.int64)
+    else:
+        c_np = np.ascontiguousarray(c.numpy())
+        cmap = np.arange(B, dtype=np.int64)
+    r = np.zeros(B) if target is None else np.ascontiguousarray(target.detach().numpy())
+    return {
+        "target": kind == "target",
+        "a": np.ascontiguousarray(a.detach().numpy()),
+        "mu": np.ascontiguousarray(mu.detach().numpy()),
+        "r": r,
+        "cov": c_np,
+        "cmap": cmap,
+    }
+
+
+def solve_compiled(
+    kind: str,
+    a: Any,
+    cov: Any,
+    mu: Any,
+    target: Any,
+    lo: Any,
+    hi: Any,
+    *,
+    max_iter: int | None = None,
+    residuals: bool = True,
+    check: bool = False,
+    rtol: float = 1e-8,
+) -> ActiveSetSolution:
+    """Solve as :func:`solve_active_set` does, member by member in compiled loops (CPU).
+
+    With ``check``, each matrix is first checked as :func:`portfolio_lab.layers._problem.
+    prepare` would (``prepare(check_cov=False)`` leaves it here), while it is in cache for
+    the solve: the same typed errors, and a matrix asymmetric within ``rtol`` is solved
+    as ``(Σ + Σᵀ)/2`` (returned in ``cov``).
+
+    Parameters
+    ----------
+    kind : {"utility", "target"}
+    a : torch.Tensor, shape (B,)
+    cov : torch.Tensor, shape (B, n, n)
+    mu : torch.Tensor, shape (B, n)
+    target : torch.Tensor, shape (B,) or None
+    lo, hi : torch.Tensor, shape (n,)
+    max_iter, residuals
+        As in :func:`solve_active_set`.
+    check : bool
+        Check the covariances (finite, symmetric within ``rtol``, positive definite).
+    rtol : float
+        Tolerated relative asymmetry.
+
+    Returns
+    -------
+    ActiveSetSolution
+        With ``system=None``: the backward pass rebuilds each member's free-set factor
+        (:func:`portfolio_lab.layers._kernels.backward`).
+    """
+    import torch
+
+    from . import _kernels
+
+    B, n = mu.shape
+    max_iter = max(20, n) if max_iter is None else int(max_iter)
+    x = compiled_inputs(kind, a, cov, mu, target)
+    lo_np = np.ascontiguousarray(lo.numpy())
+    hi_np = np.ascontiguousarray(hi.numpy())
+    m = 2 if x["target"] else 1
+    if kind == "target":
+        start = 3
+    elif bool((lo_np == 0).all() and np.isposinf(hi_np).all()):
+        start = 1
+    else:
+        start = 2
+    fixed = np.zeros((B, n), dtype=np.int8)
+    w = np.empty((B, n))
+    nu = np.zeros((B, m))
+    zeta = np.empty((B, n))
+    n_iter = np.zeros(B, dtype=np.int64)
+    settled = np.zeros(B, dtype=np.bool_)
+
+    Bc = x["cov"].shape[0]
+    finite = np.ones(Bc, dtype=np.bool_)
+    size, asym = np.zeros(Bc), np.zeros(Bc)
+    info = np.full(Bc, -3 if check else 0, dtype=np.int64)
+
+    def rows(i: int, j: int) -> int:
+        bad = _kernels.active_set(
+            x["target"], x["a"][i:j], x["mu"][i:j], x["r"][i:j], x["cov"], x["cmap"][i:j],
+            lo_np, hi_np, start, max_iter, fixed[i:j], w[i:j], nu[i:j], zeta[i:j],
+            n_iter[i:j], settled[i:j], check, finite, size, asym, info,
+        )  # fmt: skip
+        return bad + i if bad >= 0 else -1
+
+    bad = [k for k in _kernels.split_rows(B, rows) if k >= 0]
+    if check:
+        from ._problem import cov_verdict
+
+        if cov_verdict(finite, size, asym, info, rtol, cov).any():
+            c = cov.detach()
+            base = c[:1] if B > 1 and c.stride(0) == 0 else c
+            sym = (0.5 * (base + base.transpose(-1, -2))).expand_as(c)
+            out = solve_compiled(kind, a, sym, mu, target, lo, hi, max_iter=max_iter,
+                                 residuals=residuals, check=True, rtol=rtol)  # fmt: skip
+            return dataclasses.replace(out, cov=sym)
+    if bad:  # pragma: no cover - the free block of a PD Σ is PD
+        raise ConvergenceError(
+            f"the reduced KKT matrix of problem {bad[0]} is not positive definite"
+        )
+    meth = ["active-set"] * B
+    todo = np.flatnonzero(~settled)
+    if todo.size:
+        for j in todo:
+            S = x["cov"][x["cmap"][j]]
+            wj = _critical_line_member(
+                kind, x["mu"][j], S, float(x["a"][j]), float(x["r"][j]), lo_np, hi_np
+            )
+            tpj = TOL * 1e2 * max(1.0, float(np.abs(wj).max()))
+            f = np.zeros(n, dtype=np.int8)
+            f[np.isfinite(lo_np) & (wj <= lo_np + tpj)] = -1
+            f[np.isfinite(hi_np) & (wj >= hi_np - tpj) & (f == 0)] = 1
+            fixed[j] = f
+            meth[int(j)] = "critical-line"
+        sub = {**x, **{key: x[key][todo] for key in ("a", "mu", "r", "cmap")}}
+        f_t, w_t, nu_t, z_t = fixed[todo], w[todo], nu[todo], zeta[todo]
+        it_t, ok_t = np.zeros(todo.size, np.int64), np.zeros(todo.size, np.bool_)
+        _kernels.active_set(
+            sub["target"], sub["a"], sub["mu"], sub["r"], sub["cov"], sub["cmap"], lo_np, hi_np,
+            0, 0, f_t, w_t, nu_t, z_t, it_t, ok_t, False, finite, size, asym, info,
+        )  # fmt: skip
+        w[todo], nu[todo], zeta[todo] = w_t, nu_t, z_t
+        n_iter[todo] = 0
+    wt, nut, zt = (torch.from_numpy(v) for v in (w, nu, zeta))
+    fx = torch.from_numpy(fixed)
+    if residuals:
+        q, C, c = _standard(kind, mu, target)
+        kkt = kkt_residual(a, cov, q, C, c, lo, hi, wt, nut, fx)
+    else:
+        kkt = np.full(B, np.nan)
+    return ActiveSetSolution(
+        weights=wt, fixed=fx, nu=nut, zeta=zt, system=None, n_iter=n_iter,
+        method=tuple(meth), kkt_residual=kkt,
+    )  # fmt: skip
+
+
+def _standard(kind: str, mu: Any, target: Any) -> tuple[Any, Any, Any]:
+    from ._function import standard_form
+
+    return standard_form(kind, mu.detach(), None if target is None else target.detach())

@@ -31,9 +31,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._active_set import solve_active_set
+from ._active_set import compiled_inputs, solve_active_set, solve_compiled
 
-__all__ = ["bounded_forward", "closed_form", "standard_form"]
+__all__ = ["bounded_forward", "closed_form", "standard_form", "ENGINES", "use_compiled"]
+
+#: Engines of the bounded forward and backward passes: ``"compiled"`` (CPU only: the
+#: numba loops of :mod:`portfolio_lab.layers._kernels`), ``"torch"`` (batched torch
+#: calls, any device), ``"auto"`` (compiled on a CPU, torch elsewhere).
+ENGINES = ("auto", "compiled", "torch")
+
+
+def use_compiled(engine: str, device: Any) -> bool:
+    """Whether a batch on ``device`` takes the compiled path under ``engine``."""
+    from ..exceptions import InputError
+
+    if engine not in ENGINES:
+        raise InputError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "compiled" and device.type != "cpu":
+        raise InputError(f"the compiled engine runs on a CPU; the batch is on {device}")
+    return engine == "compiled" or (engine == "auto" and device.type == "cpu")
 
 
 def standard_form(kind: str, mu: Any, target: Any) -> tuple[Any, Any, Any]:
@@ -103,18 +119,75 @@ def _function_class() -> type:
     return _BoundedMarkowitz
 
 
-_FUNCTION: Any = None
+def _compiled_class() -> type:
+    import torch
+
+    from . import _kernels
+
+    class _CompiledMarkowitz(torch.autograd.Function):
+        """The same map on a CPU: compiled member-by-member solves and derivative."""
+
+        @staticmethod
+        def forward(ctx: Any, mu: Any, cov: Any, scale: Any, target: Any, lo: Any, hi: Any,
+                    opts: dict) -> Any:  # fmt: skip
+            kind = opts["kind"]
+            sol = solve_compiled(
+                kind, scale, cov, mu, target, lo, hi, max_iter=opts.get("max_iter"),
+                residuals=False, check=opts.get("check", False), rtol=opts.get("rtol", 1e-8),
+            )  # fmt: skip
+            opts["solution"] = sol
+            ctx.kind = kind
+            solved = cov if sol.cov is None else sol.cov  # symmetrized within the tolerance
+            ctx.save_for_backward(sol.weights, sol.nu, sol.fixed, mu, solved, scale, target)
+            return sol.weights
+
+        @staticmethod
+        def backward(ctx: Any, grad_w: Any) -> tuple[Any, ...]:
+            w, nu, fixed, mu, cov, scale, target = ctx.saved_tensors
+            x = compiled_inputs(ctx.kind, scale, cov, mu, target)
+            B, n = w.shape
+            need = ctx.needs_input_grad
+            g = torch.nan_to_num(grad_w.to(w.dtype)).contiguous()
+            d_t = torch.empty((B, n), dtype=torch.float64)
+            e_t = torch.empty((B, nu.shape[1]), dtype=torch.float64)
+            dsw = torch.empty(B, dtype=torch.float64)
+            # zeros: the kernel writes each member's S × S block only
+            g_cov = _kernels.gradient_zeros((B if need[1] else 0, n, n))
+            fx, w_np, g_np = fixed.numpy(), w.numpy(), g.numpy()
+            d_np, e_np, dsw_np, gc_np = d_t.numpy(), e_t.numpy(), dsw.numpy(), g_cov.numpy()
+            _kernels.split_rows(B, lambda i, j: _kernels.backward(
+                x["target"], x["a"][i:j], x["mu"][i:j], x["cov"], x["cmap"][i:j], fx[i:j],
+                w_np[i:j], g_np[i:j], d_np[i:j], e_np[i:j], dsw_np[i:j],
+                gc_np[i:j] if need[1] else gc_np,
+            ))  # fmt: skip
+            g_mu = g_scale = g_target = None
+            if ctx.kind == "utility":
+                if need[0]:
+                    g_mu = d_t
+                if need[2]:
+                    g_scale = -dsw
+            else:
+                if need[0]:
+                    g_mu = nu[:, 1:2] * d_t - e_t[:, 1:2] * w
+                if need[3]:
+                    g_target = e_t[:, 1]
+            return g_mu, g_cov if need[1] else None, g_scale, g_target, None, None, None
+
+    return _CompiledMarkowitz
+
+
+_FUNCTIONS: dict[str, Any] = {}
 
 
 def bounded_forward(
     kind: str, mu: Any, cov: Any, scale: Any, target: Any, lo: Any, hi: Any, opts: dict
 ) -> Any:
-    """Apply the autograd function (built once, torch imported lazily)."""
-    global _FUNCTION
-    if _FUNCTION is None:
-        _FUNCTION = _function_class()
+    """Apply the autograd function of the engine (built once, torch imported lazily)."""
+    engine = "compiled" if use_compiled(opts.get("engine", "auto"), mu.device) else "torch"
+    if engine not in _FUNCTIONS:
+        _FUNCTIONS[engine] = _compiled_class() if engine == "compiled" else _function_class()
     opts = {**opts, "kind": kind}
-    out = _FUNCTION.apply(mu, cov, scale, target, lo, hi, opts)
+    out = _FUNCTIONS[engine].apply(mu, cov, scale, target, lo, hi, opts)
     return out, opts.get("solution")
 
 

@@ -28,7 +28,14 @@ from ..exceptions import (
 from ..solvers._bounds import resolve_bounds
 from ..solvers._validation import SYMMETRY_RTOL
 
-__all__ = ["Problem", "prepare", "as_tensor", "check_bounds_only"]
+__all__ = [
+    "Problem",
+    "prepare",
+    "as_tensor",
+    "check_bounds_only",
+    "check_cov_cpu",
+    "cov_verdict",
+]
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,9 @@ class Problem:
         The inputs' floating dtype (the output's).
     unconstrained : bool
         No sign constraint and no bounds: the closed form applies.
+    rtol : float
+        Relative asymmetry of ``cov`` tolerated (and symmetrized): 1e-8 for float64
+        input, 1e-5 for float32.
     """
 
     mu: Any
@@ -63,6 +73,7 @@ class Problem:
     batched: bool
     dtype: Any
     unconstrained: bool
+    rtol: float = SYMMETRY_RTOL
 
     @property
     def kind(self) -> str:
@@ -150,6 +161,121 @@ def cholesky_info(cov: Any) -> np.ndarray:
     return np.broadcast_to(np.asarray(info, dtype=np.int64), arr.shape[:1]).copy()
 
 
+def cov_verdict(
+    finite: np.ndarray,
+    size: np.ndarray,
+    asym: np.ndarray,
+    info: np.ndarray,
+    rtol: float,
+    cov: Any,
+) -> np.ndarray:
+    """Raise the typed error of the first unfit covariance; say which need symmetrizing.
+
+    Parameters
+    ----------
+    finite, size, asym, info : numpy.ndarray, shape (B,)
+        As returned by :func:`check_cov_cpu` (``info`` 0 where not yet factored).
+    rtol : float
+        Tolerated ``max|Σ − Σᵀ| / max|Σ|``.
+    cov : torch.Tensor
+        The input (to count its non-finite values in the message).
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (B,)
+        Members within the tolerance but not exactly symmetric: solve with ``(Σ + Σᵀ)/2``
+        (and factor that).
+
+    Raises
+    ------
+    NonFiniteError, NotSymmetricError, NotPositiveDefiniteError
+    """
+    if not finite.all():
+        _check_finite(cov, "cov")
+        raise NonFiniteError("cov holds NaN or infinite values; clean them before solving")
+    bad = asym > rtol * size
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise NotSymmetricError(
+            f"cov[{i}] is not symmetric: max|Σ - Σᵀ| = {float(asym[i]):.3g} exceeds "
+            f"{rtol:g} × max|Σ|; symmetrize it with (Σ + Σᵀ)/2"
+        )
+    raise_not_positive_definite(info)
+    return asym > 0
+
+
+def raise_not_positive_definite(info: np.ndarray) -> None:
+    """NotPositiveDefiniteError for the first member whose Cholesky pivot ``info`` failed."""
+    failed = info > 0
+    if failed.any():
+        i = int(np.flatnonzero(failed)[0])
+        raise NotPositiveDefiniteError(
+            f"cov[{i}] is not positive definite (its Cholesky factorization fails at pivot "
+            f"{int(info[i])}); shrink it (e.g. Ledoit-Wolf) or add a small ridge"
+        )
+
+
+def _checked_cov(c64: Any, cov_t: Any, rtol: float) -> Any:
+    """``c64`` checked (typed errors), symmetrized where within the tolerance."""
+    import torch
+
+    cd = c64.detach()
+    if cd.device.type == "cpu":  # one compiled pass: finiteness, size, asymmetry, Cholesky
+        need = cov_verdict(*check_cov_cpu(cd), rtol, cov_t)
+        if need.any():
+            c64 = 0.5 * (c64 + c64.transpose(-1, -2))
+            cov_verdict(*check_cov_cpu(c64.detach()), rtol, cov_t)
+        return c64
+    size = torch.maximum(cd.amax(dim=(-1, -2)), -cd.amin(dim=(-1, -2)))  # NaN, inf show here
+    finite = torch.isfinite(size).cpu().numpy()
+    if torch.equal(cd, cd.transpose(-1, -2)):  # the usual case: exactly symmetric
+        asym = torch.zeros_like(size)
+    else:
+        diff = cd - cd.transpose(-1, -2)
+        asym = torch.maximum(diff.amax(dim=(-1, -2)), -diff.amin(dim=(-1, -2)))
+        del diff
+    zeros = np.zeros(finite.shape, dtype=np.int64)
+    need = cov_verdict(finite, size.cpu().numpy(), asym.cpu().numpy(), zeros, rtol, cov_t)
+    if need.any():
+        c64 = 0.5 * (c64 + c64.transpose(-1, -2))
+    raise_not_positive_definite(cholesky_info(c64.detach()))
+    return c64
+
+
+def check_cov_cpu(cov: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Finiteness, ``max|Σ|``, ``max|Σ − Σᵀ|`` and the Cholesky ``info`` of a CPU batch.
+
+    One compiled pass per distinct matrix (:func:`portfolio_lab.layers._kernels.check_cov`);
+    a matrix broadcast over the batch (stride 0) is checked once.
+
+    Parameters
+    ----------
+    cov : torch.Tensor, shape (B, n, n), float64, on the CPU
+
+    Returns
+    -------
+    finite : numpy.ndarray of bool, shape (B,)
+    size, asym : numpy.ndarray, shape (B,)
+    info : numpy.ndarray of int64, shape (B,)
+        As :func:`cholesky_info`; -1 where not finite, -2 where not exactly symmetric
+        (factored once symmetrized).
+    """
+    from ._kernels import check_cov, split_rows
+
+    B = int(cov.shape[0])
+    arr = cov.numpy()
+    distinct = arr[:1] if B > 1 and arr.strides[0] == 0 else np.ascontiguousarray(arr)
+    D = distinct.shape[0]
+    finite = np.empty(D, dtype=np.bool_)
+    size, asym = np.empty(D), np.empty(D)
+    info = np.empty(D, dtype=np.int64)
+    split_rows(D, lambda a, b: check_cov(distinct[a:b], finite[a:b], size[a:b], asym[a:b],
+                                         info[a:b]))  # fmt: skip
+    if D != B:
+        return tuple(np.repeat(v, B) for v in (finite, size, asym, info))  # type: ignore[return-value]
+    return finite, size, asym, info
+
+
 def check_bounds_only(n: int, long_only: bool, bounds: Any) -> tuple[np.ndarray, np.ndarray]:
     """Resolve ``long_only`` and ``bounds`` to float64 NumPy vectors (InputError if infeasible)."""
     lo, hi = resolve_bounds(n, bool(long_only), bounds, np)
@@ -176,8 +302,14 @@ def prepare(
     target_return: Any = None,
     long_only: bool = True,
     bounds: Any = None,
+    check_cov: bool = True,
 ) -> Problem:
     """Validate one call of :func:`~portfolio_lab.layers.markowitz` (see its docstring).
+
+    ``check_cov=False`` leaves the checks of ``cov``'s values (finite, symmetric, positive
+    definite) to the caller: the compiled solver makes them member by member while each
+    matrix is in cache (:func:`portfolio_lab.layers._active_set.solve_compiled`), with the
+    same errors (:func:`cov_verdict`). ``Problem.cov`` is then the input, unsymmetrized.
 
     Returns
     -------
@@ -226,33 +358,9 @@ def prepare(
     _check_finite(mu_t, "mu")
     m64 = mu_t.to(torch.float64).reshape(-1, n).expand(batch, n)
     c64 = cov_t.to(torch.float64).reshape(-1, n, n).expand(batch, n, n)
-    cd = c64.detach()
-    size = torch.maximum(cd.amax(dim=(-1, -2)), -cd.amin(dim=(-1, -2)))  # NaN, inf show here
-    if not bool(torch.isfinite(size).all()):
-        _check_finite(cov_t, "cov")
-    if torch.equal(cd, cd.transpose(-1, -2)):  # the usual case: exactly symmetric, one pass
-        asym = torch.zeros_like(size)
-    else:
-        diff = cd - cd.transpose(-1, -2)
-        asym = torch.maximum(diff.amax(dim=(-1, -2)), -diff.amin(dim=(-1, -2)))
-        del diff
     rtol = SYMMETRY_RTOL if cov_t.dtype == torch.float64 else 1e-5
-    bad = asym > rtol * size
-    if bool(bad.any()):
-        i = int(torch.nonzero(bad)[0, 0])
-        raise NotSymmetricError(
-            f"cov[{i}] is not symmetric: max|Σ - Σᵀ| = {float(asym[i]):.3g} exceeds "
-            f"{rtol:g} × max|Σ|; symmetrize it with (Σ + Σᵀ)/2"
-        )
-    if bool((asym > 0).any()):
-        c64 = 0.5 * (c64 + c64.transpose(-1, -2))
-    info = cholesky_info(c64.detach())
-    if bool((info != 0).any()):
-        i = int(np.flatnonzero(info != 0)[0])
-        raise NotPositiveDefiniteError(
-            f"cov[{i}] is not positive definite (its Cholesky factorization fails at pivot "
-            f"{int(info[i])}); shrink it (e.g. Ledoit-Wolf) or add a small ridge"
-        )
+    if check_cov:
+        c64 = _checked_cov(c64, cov_t, rtol)
     lo, hi = check_bounds_only(n, long_only, bounds)
     unconstrained = not long_only and bounds is None
     if target_return is None:
@@ -286,6 +394,7 @@ def prepare(
                     "inside it"
                 )
     return Problem(
+        rtol=rtol,
         mu=m64,
         cov=c64,
         scale=gamma,

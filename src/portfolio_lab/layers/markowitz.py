@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ._active_set import ActiveSetSolution, solve_active_set
-from ._function import bounded_forward, closed_form, standard_form
+from ._active_set import ActiveSetSolution, solve_active_set, solve_compiled
+from ._function import bounded_forward, closed_form, standard_form, use_compiled
 from ._problem import prepare
 
 __all__ = ["markowitz", "solve", "LayerSolution", "TIE_RULE"]
@@ -29,6 +29,7 @@ def markowitz(
     target_return: Any = None,
     long_only: bool = True,
     bounds: Any = None,
+    engine: str = "auto",
 ) -> Any:
     """Markowitz weights as a differentiable function of ``mu``, ``cov`` and the trade-off.
 
@@ -61,6 +62,11 @@ def markowitz(
         Impose ``w ≥ 0`` (with ``bounds``, the lower bounds are raised to 0).
     bounds : tuple (lower, upper), optional
         Each a scalar, an array of shape (n,) or None; constants (no gradient).
+    engine : {"auto", "compiled", "torch"}, default "auto"
+        Bounded problems: ``"compiled"`` solves and differentiates member by member in
+        compiled loops (CPU only; :mod:`portfolio_lab.layers._kernels`), ``"torch"`` in
+        batched torch calls (any device); ``"auto"`` takes the compiled path on a CPU.
+        Both apply the same rules and agree to rounding.
 
     Returns
     -------
@@ -86,7 +92,7 @@ def markowitz(
     Tie rule: see :data:`TIE_RULE`. Gradients with respect to the bounds are not
     computed (they are constants of the layer).
     """
-    w, _ = _run(mu, cov, risk_aversion, target_return, long_only, bounds, {})
+    w, _ = _run(mu, cov, risk_aversion, target_return, long_only, bounds, {"engine": engine})
     return w
 
 
@@ -131,6 +137,7 @@ def solve(
     bounds: Any = None,
     method: str = "active-set",
     max_iter: int | None = None,
+    engine: str = "auto",
 ) -> LayerSolution:
     """Solve like :func:`markowitz` and return the whole record (weights, active sets, KKT).
 
@@ -143,6 +150,8 @@ def solve(
         every member (the reference path).
     max_iter : int, optional
         Active-set steps before a member falls back to the critical line.
+    engine : {"auto", "compiled", "torch"}
+        As in :func:`markowitz` (``method="critical-line"`` ignores it).
 
     Returns
     -------
@@ -153,7 +162,7 @@ def solve(
     with torch.no_grad():
         w, sol = _run(
             mu, cov, risk_aversion, target_return, long_only, bounds,
-            {"method": method, "max_iter": max_iter, "raw": True},
+            {"method": method, "max_iter": max_iter, "raw": True, "engine": engine},
         )  # fmt: skip
     if isinstance(sol, ActiveSetSolution):
         return LayerSolution(
@@ -169,6 +178,11 @@ def solve(
     return LayerSolution(w, None, None, None, np.zeros(b, np.int64), ("closed-form",) * b, sol)
 
 
+def method_of(opts: dict) -> str:
+    """Return the bounded method an options dict asks for (default: the active-set steps)."""
+    return str(opts.get("method") or "active-set")
+
+
 def _run(
     mu: Any,
     cov: Any,
@@ -178,7 +192,13 @@ def _run(
     bounds: Any,
     opts: dict,
 ) -> tuple[Any, Any]:
+    import torch
 
+    engine = opts.get("engine", "auto")
+    device = mu.device if isinstance(mu, torch.Tensor) else torch.device("cpu")
+    bounded = bool(long_only) or bounds is not None
+    # the compiled solver checks each Σ while it is in cache for the solve
+    deferred = bounded and method_of(opts) == "active-set" and use_compiled(engine, device)
     p = prepare(
         mu,
         cov,
@@ -186,7 +206,10 @@ def _run(
         target_return=target_return,
         long_only=long_only,
         bounds=bounds,
+        check_cov=not deferred,
     )
+    if deferred:
+        opts = {**opts, "check": True, "rtol": p.rtol}
     raw = bool(opts.pop("raw", False))
     if p.unconstrained:
         w = closed_form(p.kind, p.mu, p.cov, p.scale, p.target)
@@ -196,7 +219,14 @@ def _run(
             resid = (C @ w[:, :, None])[..., 0] - c
             info = resid.abs().amax(dim=1).cpu().numpy()
     else:
-        if raw:
+        if raw and deferred:
+            info = solve_compiled(
+                p.kind, p.scale.detach(), p.cov.detach(), p.mu.detach(),
+                None if p.target is None else p.target.detach(), p.lower, p.upper,
+                max_iter=opts.get("max_iter"), check=True, rtol=p.rtol,
+            )  # fmt: skip
+            w = info.weights
+        elif raw:
             q, C, c = standard_form(p.kind, p.mu.detach(), p.target)
             info = solve_active_set(
                 p.kind, p.scale.detach(), p.cov.detach(), q, C, c, p.lower, p.upper,
