@@ -13,6 +13,7 @@ from portfolio_lab.timing import device_sync, time_calls
 
 __all__ = [
     "matmul_gflops",
+    "two_core_probe",
     "make_factor_problem",
     "sp500_problem",
 ]
@@ -36,6 +37,44 @@ def matmul_gflops(n: int = 1500, repeats: int = 5, backend: str = "numpy") -> fl
         sync = device_sync("cupy")
     times, _ = time_calls(lambda: a @ b, repeats=repeats + 1, warmup=0, sync=sync)
     return 2.0 * n**3 / min(times) / 1e9
+
+
+def two_core_probe(repeats: int = 5) -> float:
+    """How much a second thread slows two copies of a compute loop: 1.0 free, 2.0 one core.
+
+    Two identical, GIL-free compiled loops (no memory traffic beyond L1) run on two
+    threads; the ratio of their wall time to one loop's alone (medians of ``repeats``)
+    says whether the machine's second core was really available while a two-thread
+    measurement ran (a virtual machine's second vCPU is sometimes contended by its host).
+    """
+    import concurrent.futures
+    import statistics
+    import time
+
+    from numba import njit
+
+    @njit(nogil=True, cache=False)
+    def spin(rounds, x):  # pragma: no cover - compiled
+        for _ in range(rounds):
+            for i in range(x.shape[0]):
+                x[i] = x[i] * 0.9999999 + 1e-9 * x[(i + 1) % x.shape[0]]
+        return x[0]
+
+    a, b = np.ones(256), np.ones(256)
+    spin(1, a)
+    one, two = [], []
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            spin(20000, a)
+            t1 = time.perf_counter()
+            futures = [pool.submit(spin, 20000, a), pool.submit(spin, 20000, b)]
+            for f in futures:
+                f.result()
+            t2 = time.perf_counter()
+            one.append(t1 - t0)
+            two.append(t2 - t1)
+    return statistics.median(two) / statistics.median(one)
 
 
 def make_factor_problem(

@@ -19,8 +19,9 @@ weights, and the gradients with respect to μ and Σ are compared member by memb
   without its requirements, which would replace numpy; recorded as an error when it is not
   installed): ``eps = 1e-12``.
 
-Peers are timed on the first ``peer_batch`` members (all of them where affordable) and
-their time per problem is scaled to the batch (marked ``scaled_from``); their gradients
+Peers are timed on the first ``peer_batch`` members (all of them where affordable), median
+of ``--peer-repeats``, and their time per problem is scaled to the batch (marked
+``scaled_from``); their gradients
 are compared with ours on exactly those members. Memory: the bytes ours keeps for the
 backward pass per problem, and the peak resident-memory growth of a fresh process that
 runs each method once (``ru_maxrss``). Each method runs in its own spawned process.
@@ -141,8 +142,6 @@ def worker(method: str, n: int, batch: int, keep: int, repeats: int, threads: in
             )
         else:
             mu0, cov0, probe = mu0[:keep], cov0[:keep], probe[:keep]
-            m = mu0.clone().requires_grad_(True)
-            c = cov0.clone().requires_grad_(True)
             if method.startswith("cvxpylayers"):
                 import warnings
 
@@ -163,10 +162,10 @@ def worker(method: str, n: int, batch: int, keep: int, repeats: int, threads: in
                     "cvxpylayers-tight": {"eps": 1e-12, "max_iters": 200000},
                     "cvxpylayers-clarabel": {"solve_method": "Clarabel"},
                 }[method]
-                t0 = time.perf_counter()
-                (w,) = layer(m, torch.linalg.cholesky(c), solver_args=args)
-                t1 = time.perf_counter()
                 out["solver_args"] = args or "default"
+
+                def forward(m, c):
+                    return layer(m, torch.linalg.cholesky(c), solver_args=args)[0]
             elif method == "qpth":
                 from qpth.qp import QPFunction
 
@@ -174,19 +173,29 @@ def worker(method: str, n: int, batch: int, keep: int, repeats: int, threads: in
                 h = torch.zeros(keep, n, dtype=torch.float64)
                 A = torch.ones(keep, 1, n, dtype=torch.float64)
                 b = torch.ones(keep, 1, dtype=torch.float64)
-                t0 = time.perf_counter()
-                w = QPFunction(verbose=-1, eps=1e-12, maxIter=60)(GAMMA * c, -m, G, h, A, b)
-                t1 = time.perf_counter()
+
+                def forward(m, c):
+                    return QPFunction(verbose=-1, eps=1e-12, maxIter=60)(GAMMA * c, -m, G, h, A, b)
             else:
                 raise ValueError(f"unknown peer {method!r}")
-            (probe * w).sum().backward()
-            t2 = time.perf_counter()
+            totals, fwds = [], []
+            for _ in range(repeats):  # the same problems each time, as for ours
+                m = mu0.clone().requires_grad_(True)
+                c = cov0.clone().requires_grad_(True)
+                t0 = time.perf_counter()
+                w = forward(m, c)
+                t1 = time.perf_counter()
+                (probe * w).sum().backward()
+                t2 = time.perf_counter()
+                totals.append(t2 - t0)
+                fwds.append(t1 - t0)
             gm, gc = m.grad, c.grad
             out.update(
-                seconds_measured=t2 - t0,
-                forward_seconds_measured=t1 - t0,
+                seconds_measured=statistics.median(totals),
+                forward_seconds_measured=statistics.median(fwds),
+                repeats=repeats,
                 members_timed=keep,
-                seconds_median=(t2 - t0) * batch / keep,
+                seconds_median=statistics.median(totals) * batch / keep,
                 scaled_from=keep if keep < batch else None,
             )
         out["peak_rss_growth_mb"] = _rss_mb() - rss0
@@ -260,7 +269,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[20, 100, 500])
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=7, help="timed runs of ours (median)")
+    ap.add_argument("--peer-repeats", type=int, default=3, help="timed runs of a peer (median)")
     ap.add_argument(
         "--threads",
         type=int,
@@ -278,7 +288,7 @@ def main() -> None:
                     "one repeat, cvxpylayers only")  # fmt: skip
     args = ap.parse_args()
     if args.quick:
-        args.sizes, args.batch, args.repeats = [20], 16, 1
+        args.sizes, args.batch, args.repeats, args.peer_repeats = [20], 16, 1, 1
         args.peers = [p for p in args.peers if p == "cvxpylayers"]
     record = {
         "what": __doc__.split("\n\n")[1].replace("\n", " "),
@@ -324,10 +334,20 @@ def main() -> None:
             if args.device != "cpu":
                 continue
             try:
-                res = spawn(peer, n, args.batch, keep, 1, args.threads, "cpu")
+                res = spawn(peer, n, args.batch, keep, args.peer_repeats, args.threads, "cpu")
+                res["threads"] = args.threads
             except Exception as err:  # noqa: BLE001 - a peer that fails is recorded as such
-                case[peer] = {"error": repr(err)}
-                continue
+                if args.threads == 1:
+                    case[peer] = {"error": repr(err)}
+                    continue
+                # qpth's batched LU fails on two MKL threads at n = 500: retry on one
+                try:
+                    res = spawn(peer, n, args.batch, keep, args.peer_repeats, 1, "cpu")
+                except Exception as err1:  # noqa: BLE001
+                    case[peer] = {"error": repr(err1), "error_on_threads": repr(err)}
+                    continue
+                res["threads"] = 1
+                res["error_on_threads"] = f"{args.threads} threads: {err!r}"
             k = res["_w"].shape[0]
             gm, gc = ours["_gmu"][:k], ours["_gcov"][:k]
             res["weights_max_abs_diff"] = float(np.abs(res["_w"] - ours["_w"][:k]).max())

@@ -6,7 +6,10 @@ and of one prediction (``predict`` on a DataFrame, and the array path the backte
 policy uses), on the CPU with 1 and 2 torch threads, and on CUDA when torch sees a GPU.
 EIIE: training steps per second of each network at 30 assets (the OLPS DJIA set), window
 50, batch 109 (PGPortfolio's), batch construction and PVM update included. Medians of
-repeats. Writes results/benchmarks/models_<machine>.json.
+repeats; each two-thread run records ``two_core_probe`` before and after it (two copies of a
+compute loop on two threads against one alone: 1.0 when the second core is free, 2.0 when
+the host lends only one), since this VM's second vCPU is at times contended. Writes
+results/benchmarks/models_<machine>.json.
 
 Beside each training rate, its floor: one bare forward + backward + Adam step of the same
 network on one fixed batch already on the device (no sampling, no PVM, no logging), the
@@ -26,6 +29,7 @@ import json
 import multiprocessing
 import resource
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -36,6 +40,9 @@ from portfolio_lab._io import write_json
 from portfolio_lab.data import load_prices
 from portfolio_lab.models import EIIE, LSTMSharpe
 from portfolio_lab.timing import limit_threads, machine_name, machine_record, time_calls
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import two_core_probe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,18 +180,20 @@ def eiie_floor(model, steps: int, repeats: int) -> float:
     """Bare forward + backward + Adam steps per second of a fitted EIIE's network."""
     import torch
 
-    from portfolio_lab.models import eiie_reward
+    from portfolio_lab.models.eiie import training_reward
 
     net = model.module_.train()
     opt = model._opt.__class__(net.parameters(), **model._opt.defaults)  # the fit's optimizer
     B, L = int(model.batch_size), int(model.window)
     x = model._x[100 : 100 + B].clone()
-    prev = model._pvm[100 + L - 2 : 100 + L - 2 + B, 1:].float().clone()
+    held = model._pvm[100 + L - 2 : 100 + L - 2 + B].float().clone()
+    prev = held[:, 1:].clone()
     y = model._y32[100 + L : 100 + L + B].clone()
 
-    def step():
+    def step():  # the fit's reward (batch cost reference), as a fit step computes it
         w = net(x, prev)
-        loss = -eiie_reward(w, w.detach(), y, 0.0025)
+        loss = -training_reward(w, held, y, float(model.commission), model.reward,
+                                model.cost_reference)  # fmt: skip
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -198,6 +207,8 @@ def eiie_floor(model, steps: int, repeats: int) -> float:
 def eiie_steps(network: str, threads: int | None, device: str, repeats: int, steps: int) -> dict:
     prices = load_prices("olps:djia")  # 30 assets, 507 days
     out: dict = {"network": network, "device": device, "threads": threads}
+    if device == "cpu" and (threads or 1) > 1:
+        out["two_core_probe_before"] = two_core_probe()
     with limit_threads(threads):
         EIIE(network=network, steps=5, batch_size=109, device=device, random_state=0).fit(prices)
         rates = []
@@ -211,6 +222,9 @@ def eiie_steps(network: str, threads: int | None, device: str, repeats: int, ste
         out["steps_per_second_median"] = statistics.median(rates)
         out["floor_steps_per_second"] = eiie_floor(model, steps, repeats)
         out["overhead"] = out["floor_steps_per_second"] / out["steps_per_second_median"] - 1.0
+        out["steps_per_second_all"] = rates
+    if "two_core_probe_before" in out:
+        out["two_core_probe_after"] = two_core_probe()
     out.update({"assets": prices.shape[1], "window": 50, "batch_size": 109, "steps": steps})
     return out
 
@@ -273,6 +287,12 @@ def main() -> None:
             f"{e['steps_per_second_median']:.0f} steps/s, floor "
             f"{e.get('floor_steps_per_second', float('nan')):.0f} "
             f"(overhead {e.get('overhead', float('nan')):+.0%})"
+            + (
+                f", two-core probe {e['two_core_probe_before']:.2f} / "
+                f"{e['two_core_probe_after']:.2f}"
+                if "two_core_probe_before" in e
+                else ""
+            )
         )
     if memory:
         print(

@@ -639,8 +639,16 @@ def test_compiled_errors_match_the_checked_path():
                 layers.solve(m, c, risk_aversion=2.0, engine=engine)
 
 
-def test_compiled_engine_splits_the_batch_over_threads():
+def test_compiled_engine_splits_the_batch_over_threads(monkeypatch):
     """Two threads (two halves of the batch) give bit-identical weights and gradients."""
+    from portfolio_lab.layers import _kernels
+
+    monkeypatch.setattr(_kernels, "MIN_WORK", 0)  # split even this small batch
+    pieces = []
+    real = _kernels.split_rows
+    monkeypatch.setattr(
+        _kernels, "split_rows", lambda B, call, n: (r := real(B, call, n), pieces.append(len(r)))[0]
+    )
     mu, cov = batch(15, 70, seed=3)
     probe = torch.tensor(np.random.default_rng(1).normal(size=(70, 15)))
     old = torch.get_num_threads()
@@ -648,11 +656,13 @@ def test_compiled_engine_splits_the_batch_over_threads():
     try:
         for threads in (1, 2):
             torch.set_num_threads(threads)
+            pieces.clear()
             m = torch.tensor(mu, requires_grad=True)
             c = torch.tensor(cov, requires_grad=True)
             w = layers.markowitz(m, c, risk_aversion=4.0)
             (probe * w).sum().backward()
             out.append((w.detach(), m.grad, c.grad))
+            assert pieces == [threads] * 2  # the solve and the backward
     finally:
         torch.set_num_threads(old)
     for a, b in zip(*out, strict=True):

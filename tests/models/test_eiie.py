@@ -358,6 +358,18 @@ def test_cnn_body_equals_the_convolutions(n_features, window, compiled):
     got_grads = torch.autograd.grad((net.body(net.prepare(x)) * g).sum(), params)
     for got, exp in zip(got_grads, want_grads, strict=True):
         torch.testing.assert_close(got, exp, rtol=1e-10, atol=1e-12)
+    # the whole network, head included (on a CPU the compiled ReLU + head), and the
+    # gradient reaching the previous weights
+    prev = prev.clone().requires_grad_(True)
+    gw = torch.randn(5, 8, dtype=torch.float64)
+    params = list(net.parameters()) + [prev]
+    z = torch.cat([torch.relu(net.conv2(torch.relu(net.conv1(x)))), prev[:, None, :, None]], 1)
+    logits = net.head.conv(z)[:, 0, :, 0]
+    ref_w = torch.softmax(torch.cat([net.head.cash_bias.expand(5, 1), logits], dim=1), dim=1)
+    want_grads = torch.autograd.grad((ref_w * gw).sum(), params)
+    got_grads = torch.autograd.grad((net(x, prev) * gw).sum(), params)
+    for got, exp in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(got, exp, rtol=1e-10, atol=1e-12)
 
 
 def test_rollout_matches_predict_and_train_more_continues(prices):
@@ -425,3 +437,36 @@ def test_online_appends_equal_the_state_built_at_once(prices, network):
     # the appends reused their buffers: far fewer reallocations than appends
     assert model._grow_buffers["x"].shape[0] >= model._x.shape[0]
     assert model._x.data_ptr() == model._grow_buffers["x"].data_ptr()
+
+
+@pytest.mark.parametrize("kind", ["log", "simple"])
+@pytest.mark.parametrize("reference", ["batch", "pvm"])
+def test_compiled_training_reward_equals_the_torch_operations(kind, reference):
+    """The CPU's one-pass reward and its gradient equal eiie_reward ∘ batch_previous.
+
+    Float64, random weights and relatives; a held weight equal to its output (the cost
+    term's kink, where torch's abs has derivative 0) is included; the gradient reaching
+    output t - 1 through the held weights of t ("batch") is part of what is compared.
+    """
+    from portfolio_lab.models.eiie import training_reward
+
+    rng = np.random.default_rng(3)
+    B, m = 9, 6
+    w = torch.tensor(rng.dirichlet(np.ones(m), size=B), requires_grad=True)
+    prev = torch.tensor(rng.dirichlet(np.ones(m), size=B))
+    y = torch.tensor(np.c_[np.ones(B), rng.uniform(0.95, 1.05, size=(B, m - 1))])
+    with torch.no_grad():
+        prev[0, 2] = w[0, 2]  # a tie with the first held row
+        if reference == "pvm":
+            prev[4, 3] = w[4, 3]
+    got = training_reward(w, prev, y, 0.0025, kind, reference)
+    (g_got,) = torch.autograd.grad(got, w)
+    held = batch_previous(w, prev[:1], y) if reference == "batch" else prev
+    want = eiie_reward(w, held, y, 0.0025, kind)
+    (g_want,) = torch.autograd.grad(want, w)
+    torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-15)
+    torch.testing.assert_close(g_got, g_want, rtol=1e-12, atol=1e-14)
+    if reference == "batch":  # the comparison sees the path through held: without it,
+        detached = eiie_reward(w, batch_previous(w, prev[:1], y).detach(), y, 0.0025, kind)
+        (g_detached,) = torch.autograd.grad(detached, w)
+        assert float((g_detached - g_want)[:-1].abs().max()) > 1e-6  # rows 0..B-2 differ

@@ -653,7 +653,7 @@ def solve_compiled(
         )  # fmt: skip
         return bad + i if bad >= 0 else -1
 
-    bad = [k for k in _kernels.split_rows(B, rows) if k >= 0]
+    bad = [k for k in _kernels.split_rows(B, rows, n) if k >= 0]
     if check:
         from ._problem import cov_verdict
 

@@ -159,7 +159,7 @@ def _compiled_class() -> type:
                 x["target"], x["a"][i:j], x["mu"][i:j], x["cov"], x["cmap"][i:j], fx[i:j],
                 w_np[i:j], g_np[i:j], d_np[i:j], e_np[i:j], dsw_np[i:j],
                 gc_np[i:j] if need[1] else gc_np,
-            ))  # fmt: skip
+            ), n)  # fmt: skip
             g_mu = g_scale = g_target = None
             if ctx.kind == "utility":
                 if need[0]:

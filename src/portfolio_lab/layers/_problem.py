@@ -270,7 +270,7 @@ def check_cov_cpu(cov: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     size, asym = np.empty(D), np.empty(D)
     info = np.empty(D, dtype=np.int64)
     split_rows(D, lambda a, b: check_cov(distinct[a:b], finite[a:b], size[a:b], asym[a:b],
-                                         info[a:b]))  # fmt: skip
+                                         info[a:b]), distinct.shape[-1])  # fmt: skip
     if D != B:
         return tuple(np.repeat(v, B) for v in (finite, size, asym, info))  # type: ignore[return-value]
     return finite, size, asym, info

@@ -53,6 +53,7 @@ geometric weight of a period halves every ~140 days), commission 0.25 % as in th
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -198,12 +199,60 @@ def batch_previous(weights: Any, first: Any, relatives: Any) -> Any:
     return torch.cat([first.to(weights.dtype), drifted], dim=0)
 
 
+def training_reward(
+    weights: Any,
+    previous: Any,
+    relatives: Any,
+    commission: float,
+    kind: str = "log",
+    cost_reference: str = "batch",
+) -> Any:
+    """Compute the reward a training step maximizes (EIIE's fits and the bench's floor).
+
+    ``eiie_reward(weights, held, relatives, ...)`` with ``held = batch_previous(weights,
+    previous[:1], relatives)`` (``cost_reference="batch"``) or ``held = previous``
+    (``"pvm"``). On a CPU one compiled pass forwards and one backwards
+    (:func:`._eiie_kernels.reward_forward`), instead of some twenty small torch operations
+    and their backward nodes; elsewhere those operations.
+
+    Parameters
+    ----------
+    weights : torch.Tensor, shape (B, n + 1)
+        Outputs of consecutive periods, cash first.
+    previous : torch.Tensor, shape (B, n + 1)
+        Held (drifted PVM) weights of each period; only row 0 is read with ``"batch"``.
+    relatives : torch.Tensor, shape (B, n + 1)
+    commission : float
+    kind : {"log", "simple"}
+    cost_reference : {"batch", "pvm"}
+
+    Returns
+    -------
+    torch.Tensor, scalar
+    """
+    batch = cost_reference == "batch"
+    if weights.device.type == "cpu":
+        return _modules()["reward"].apply(
+            weights, previous, relatives, float(commission), kind == "log", batch
+        )
+    held = batch_previous(weights, previous[:1], relatives) if batch else previous
+    return eiie_reward(weights, held, relatives, float(commission), kind)
+
+
 # ------------------------------------------------------------------------- networks
+@functools.cache
 def _modules() -> dict[str, type]:
     import torch
     from torch import nn
 
-    from ._eiie_kernels import conv1_relu, conv1_relu_grad
+    from ._eiie_kernels import (
+        conv1_relu,
+        conv1_relu_grad,
+        head_backward,
+        head_forward,
+        reward_backward,
+        reward_forward,
+    )
 
     class Head(nn.Module):
         """Previous weights as one more channel, a 1×1 convolution, a cash bias, softmax."""
@@ -245,6 +294,67 @@ def _modules() -> dict[str, type]:
             )
             return None, gw, gb
 
+    class HeadReLU(torch.autograd.Function):
+        """conv2's ReLU and :class:`Head` as one compiled function (CPU).
+
+        ``(h (B n, C) pre-activations, previous (B, n), 1×1 weights, bias, cash bias) ->
+        (B, n + 1)``: the same map as ``Head(relu(h))`` in two compiled loops instead of
+        a dozen small torch operations and their backward nodes.
+        """
+
+        @staticmethod
+        def forward(ctx: Any, h: Any, prev: Any, weight: Any, bias: Any, cash: Any) -> Any:
+            B, n = prev.shape
+            wh = weight.detach().reshape(-1).contiguous()
+            bh, cb = bias.detach().contiguous(), cash.detach().contiguous()
+            prev = prev.detach().contiguous()
+            out = h.new_empty((B, n + 1))
+            head_forward(h.detach().numpy(), prev.numpy(), wh.numpy(), bh.numpy(), cb.numpy(),
+                         out.numpy())  # fmt: skip
+            ctx.save_for_backward(h, prev, wh, out)
+            ctx.weight_shape = weight.shape
+            return out
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            h, prev, wh, out = ctx.saved_tensors
+            gh = torch.empty_like(h)
+            gwh, gbh, gcash = torch.empty_like(wh), wh.new_empty(1), wh.new_empty(1)
+            need_prev = ctx.needs_input_grad[1]
+            gprev = prev.new_empty(prev.shape if need_prev else (0, prev.shape[1]))
+            head_backward(h.numpy(), prev.numpy(), wh.numpy(), out.numpy(),
+                          grad.contiguous().numpy(), gh.numpy(), gwh.numpy(), gbh.numpy(),
+                          gcash.numpy(), gprev.numpy())  # fmt: skip
+            return (gh, gprev if need_prev else None, gwh.reshape(ctx.weight_shape), gbh,
+                    gcash)  # fmt: skip
+
+    class Reward(torch.autograd.Function):
+        """:func:`training_reward` on a CPU: one compiled pass each way."""
+
+        @staticmethod
+        def forward(ctx: Any, w: Any, previous: Any, y: Any, commission: float, log: bool,
+                    batch: bool) -> Any:  # fmt: skip
+            wd = w.detach().contiguous()
+            yd = y.detach().to(wd.dtype).contiguous()
+            prev = previous.detach().to(wd.dtype)
+            held = wd.new_empty(wd.shape) if batch else prev.contiguous().clone()
+            first = prev[0].contiguous()
+            mu, a = np.empty(wd.shape[0]), np.empty(wd.shape[0])
+            value = reward_forward(wd.numpy(), first.numpy(), held.numpy(), yd.numpy(),
+                                   commission, log, batch, mu, a)  # fmt: skip
+            ctx.save_for_backward(wd, held, yd)
+            ctx.consts = (commission, log, batch, mu, a)
+            return wd.new_tensor(value)
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            wd, held, yd = ctx.saved_tensors
+            commission, log, batch, mu, a = ctx.consts
+            gw = torch.empty_like(wd)
+            reward_backward(wd.numpy(), held.numpy(), yd.numpy(), commission, log, batch, mu, a,
+                            float(grad), gw.numpy())  # fmt: skip
+            return gw, None, None, None, None, None
+
     class CNN(nn.Module):
         """EIIE convolutional network: (B, F, n, L) and (B, n) -> (B, n + 1)."""
 
@@ -281,8 +391,11 @@ def _modules() -> dict[str, type]:
             pieces = x.unfold(3, c + 2, c)  # (B, F, n, m, C + 2) view
             return pieces.permute(0, 2, 3, 1, 4).contiguous()
 
-        def body(self, x: Any) -> Any:
+        def body(self, x: Any, pre_activation: bool = False) -> Any:
             """Features of each asset, (B, F, n, L) or prepared rows -> (B, 20, n, 1).
+
+            ``pre_activation`` (the compiled CPU path only): conv2's output before its
+            ReLU, one row per (member, asset), (B n, 20), as :class:`HeadReLU` reads it.
 
             The 1×3 convolution with its ReLU is the compiled loop on a CPU, elsewhere
             one matrix product of the chunk rows (see :meth:`prepare`) with a small banded
@@ -300,8 +413,10 @@ def _modules() -> dict[str, type]:
                     x.reshape(b * n, f, length), self.conv1.weight.reshape(2, f, 3), self.conv1.bias
                 )  # (B n, 2, L - 2): conv2's input layout
                 w2 = self.conv2.weight.reshape(out, -1)
-                h2 = torch.addmm(self.conv2.bias, h1.reshape(b * n, -1), w2.t()).relu_()
-                return h2.reshape(b, n, -1).permute(0, 2, 1)[..., None]
+                h2 = torch.addmm(self.conv2.bias, h1.reshape(b * n, -1), w2.t())
+                if pre_activation:  # (B n, 20) for the compiled head
+                    return h2
+                return h2.relu_().reshape(b, n, -1).permute(0, 2, 1)[..., None]
             b, n, m = x.shape[:3]
             k = x.shape[3] * x.shape[4]
             c = self.chunk
@@ -323,6 +438,13 @@ def _modules() -> dict[str, type]:
             return bool(self.cpu_kernel) and x.device.type == "cpu"
 
         def forward(self, x: Any, previous: Any) -> Any:
+            if x.dim() == 4:
+                x = self.prepare(x)
+            if self._compiled(x):  # conv2's ReLU and the head as one compiled function
+                head = self.head
+                prev = previous if head.use_previous else torch.zeros_like(previous)
+                return HeadReLU.apply(self.body(x, pre_activation=True), prev,
+                                      head.conv.weight, head.conv.bias, head.cash_bias)  # fmt: skip
             return self.head(self.body(x), previous)
 
     class Recurrent(nn.Module):
@@ -348,7 +470,7 @@ def _modules() -> dict[str, type]:
         def forward(self, x: Any, previous: Any) -> Any:
             return self.head(self.body(x), previous)
 
-    return {"cnn": CNN, "recurrent": Recurrent}
+    return {"cnn": CNN, "recurrent": Recurrent, "reward": Reward}
 
 
 def _adam(net: Any, lr: float, weight_decay: float) -> Any:
@@ -931,11 +1053,9 @@ class EIIE(BaseAllocator):
         prev_t = drifted.float()
         w = self.module_(x, prev_t[:, 1:])  # (B, n + 1)
         yt = self._y32[s + 1 : s + 1 + B]  # next relatives y_{t+1}
-        if self.cost_reference == "batch":
-            held = batch_previous(w, prev_t[:1], yt)
-        else:
-            held = prev_t
-        reward = eiie_reward(w, held, yt, float(self.commission), self.reward)
+        reward = training_reward(
+            w, prev_t, yt, float(self.commission), self.reward, self.cost_reference
+        )
         self._opt.zero_grad(set_to_none=True)
         (-reward).backward()
         self._opt.step()
