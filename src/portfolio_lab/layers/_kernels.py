@@ -28,10 +28,11 @@ import math
 import numpy as np
 from numba import njit
 
+from ._active_set import TOL as _ACTIVE_SET_TOL
+
 __all__ = ["check_cov", "active_set", "backward", "TOL", "PINV_RTOL"]
 
-#: Relative tolerance of the primal and dual tests (as ``_active_set.TOL``).
-TOL = 1e-11
+TOL = _ACTIVE_SET_TOL  # the primal and dual tests' relative tolerance, one definition
 #: Relative cutoff of the Schur complement's pseudo-inverse (as ``torch.linalg.pinv``).
 PINV_RTOL = 1e-13
 
