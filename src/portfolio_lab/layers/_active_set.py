@@ -351,6 +351,22 @@ def _critical_line_member(
     return W[i] + s * (W[i + 1] - W[i])
 
 
+def _critical_line_set(
+    kind: str, mu: np.ndarray, cov: np.ndarray, a: float, r: float, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """Active set (int8: -1 lower, +1 upper, 0 free) of one member's critical-line solution.
+
+    The fallback of both engines for a member whose steps did not settle: a weight within
+    100 × :data:`TOL` (relative) of its bound is held there.
+    """
+    wj = _critical_line_member(kind, mu, cov, a, r, lo, hi)
+    tpj = TOL * 1e2 * max(1.0, float(np.abs(wj).max()))
+    f = np.zeros(wj.shape[0], dtype=np.int8)
+    f[np.isfinite(lo) & (wj <= lo + tpj)] = -1
+    f[np.isfinite(hi) & (wj >= hi - tpj) & (f == 0)] = 1
+    return f
+
+
 #: Fewest members a group of :func:`_groups` holds (smaller groups join the next one):
 #: below it the fixed cost of a batched solve outweighs what a smaller padding saves.
 GROUP_MIN = 32
@@ -519,11 +535,7 @@ def solve_active_set(
         c_np = c[todo].cpu().numpy()
         for k, j in enumerate(idx):
             r = float(c_np[k, 1]) if kind == "target" else float("nan")
-            wj = _critical_line_member(kind, mu_np[k], cov_np[k], float(a_np[k]), r, lo_np, hi_np)
-            tpj = TOL * 1e2 * max(1.0, float(np.abs(wj).max()))
-            f = np.zeros(n, dtype=np.int8)
-            f[np.isfinite(lo_np) & (wj <= lo_np + tpj)] = -1
-            f[np.isfinite(hi_np) & (wj >= hi_np - tpj) & (f == 0)] = 1
+            f = _critical_line_set(kind, mu_np[k], cov_np[k], float(a_np[k]), r, lo_np, hi_np)
             fixed[int(j)] = torch.as_tensor(f, device=dev)
             n_iter[int(j)] = 0
             meth[int(j)] = "critical-line"
@@ -673,14 +685,9 @@ def solve_compiled(
     if todo.size:
         for j in todo:
             S = x["cov"][x["cmap"][j]]
-            wj = _critical_line_member(
+            fixed[j] = _critical_line_set(
                 kind, x["mu"][j], S, float(x["a"][j]), float(x["r"][j]), lo_np, hi_np
             )
-            tpj = TOL * 1e2 * max(1.0, float(np.abs(wj).max()))
-            f = np.zeros(n, dtype=np.int8)
-            f[np.isfinite(lo_np) & (wj <= lo_np + tpj)] = -1
-            f[np.isfinite(hi_np) & (wj >= hi_np - tpj) & (f == 0)] = 1
-            fixed[j] = f
             meth[int(j)] = "critical-line"
         sub = {**x, **{key: x[key][todo] for key in ("a", "mu", "r", "cmap")}}
         f_t, w_t, nu_t, z_t = fixed[todo], w[todo], nu[todo], zeta[todo]

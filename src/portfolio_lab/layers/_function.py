@@ -66,6 +66,30 @@ def standard_form(kind: str, mu: Any, target: Any) -> tuple[Any, Any, Any]:
     return q, C, c
 
 
+def trade_off_grads(
+    kind: str, need: tuple[bool, ...], d: Any, e: Any, nu: Any, w: Any, d_sigma_w: Any
+) -> tuple[Any, Any, Any]:
+    """``∂ℓ/∂μ``, ``∂ℓ/∂a`` and ``∂ℓ/∂r`` from the free-set solve (both engines).
+
+    Utility: ``∂ℓ/∂μ = d``, ``∂ℓ/∂a = −dᵀΣw``; target: ``∂ℓ/∂μ = ν₂ d − e₂ w``,
+    ``∂ℓ/∂r = e₂`` (see the module notes). ``need`` is the function's
+    ``needs_input_grad`` (μ, Σ, a, r, ...); ``d_sigma_w`` is ``dᵀΣw`` per member, read only
+    when ``∂ℓ/∂a`` is needed (None otherwise). Entries not needed are None.
+    """
+    g_mu = g_scale = g_target = None
+    if kind == "utility":
+        if need[0]:
+            g_mu = d
+        if need[2]:
+            g_scale = -d_sigma_w
+    else:
+        if need[0]:
+            g_mu = nu[:, 1:2] * d - e[:, 1:2] * w
+        if need[3]:
+            g_target = e[:, 1]
+    return g_mu, g_scale, g_target
+
+
 def _function_class() -> type:
     import torch
 
@@ -98,22 +122,15 @@ def _function_class() -> type:
             e = (Sp @ (V.transpose(1, 2) @ g_f[:, :, None]))[..., 0]  # C_F H⁻¹ g_F
             d_f = (y - V @ e[:, :, None])[..., 0] * valid
             d = torch.zeros_like(w).scatter_add(1, idx, d_f)
-            Sw = (cov @ w[:, :, None])[..., 0]
-            g_mu = g_cov = g_scale = g_target = None
+            g_cov = None
             need = ctx.needs_input_grad
             if need[1]:  # −(a/2)(d wᵀ + w dᵀ) as one batched product
                 g_cov = torch.bmm(torch.stack([d, w], dim=2), torch.stack([w, d], dim=1))
                 g_cov.mul_(-0.5 * scale[:, None, None])
-            if ctx.kind == "utility":
-                if need[0]:
-                    g_mu = d
-                if need[2]:
-                    g_scale = -(d * Sw).sum(dim=1)
-            else:
-                if need[0]:
-                    g_mu = nu[:, 1:2] * d - e[:, 1:2] * w
-                if need[3]:
-                    g_target = e[:, 1]
+            dsw = None
+            if ctx.kind == "utility" and need[2]:
+                dsw = (d * (cov @ w[:, :, None])[..., 0]).sum(dim=1)
+            g_mu, g_scale, g_target = trade_off_grads(ctx.kind, need, d, e, nu, w, dsw)
             return g_mu, g_cov, g_scale, g_target, None, None, None
 
     return _BoundedMarkowitz
@@ -160,17 +177,7 @@ def _compiled_class() -> type:
                 w_np[i:j], g_np[i:j], d_np[i:j], e_np[i:j], dsw_np[i:j],
                 gc_np[i:j] if need[1] else gc_np,
             ), n)  # fmt: skip
-            g_mu = g_scale = g_target = None
-            if ctx.kind == "utility":
-                if need[0]:
-                    g_mu = d_t
-                if need[2]:
-                    g_scale = -dsw
-            else:
-                if need[0]:
-                    g_mu = nu[:, 1:2] * d_t - e_t[:, 1:2] * w
-                if need[3]:
-                    g_target = e_t[:, 1]
+            g_mu, g_scale, g_target = trade_off_grads(ctx.kind, need, d_t, e_t, nu, w, dsw)
             return g_mu, g_cov if need[1] else None, g_scale, g_target, None, None, None
 
     return _CompiledMarkowitz

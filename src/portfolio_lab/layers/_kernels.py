@@ -193,6 +193,37 @@ def _pinv_sym(S, m, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath=_REASSOC)
+def _free_block(target, a, mu, S, free, k, H, V, Ssch, Sp):  # pragma: no cover - compiled
+    """Factor one member's free block: what its forward solve and its derivative share.
+
+    ``H`` ← the lower Cholesky factor of ``a Σ_FF`` (``F = free[:k]``), ``V`` ← ``H⁻¹C_Fᵀ``
+    (one row per equality row: ones, then ``μ_F`` for a target), ``Ssch`` ← ``C_F V`` and
+    ``Sp`` ← its pseudo-inverse. Returns False when the block is not positive definite.
+    """
+    m = 2 if target else 1
+    for p in range(k):
+        fp = free[p]
+        for s in range(p + 1):
+            H[p, s] = a * S[fp, free[s]]
+    if not _cholesky(H, k):
+        return False
+    for p in range(k):
+        V[0, p] = 1.0
+        if target:
+            V[1, p] = mu[free[p]]
+    for row in range(m):
+        _solve(H, k, V[row])
+    for l1 in range(m):
+        for l2 in range(m):
+            acc = 0.0
+            for p in range(k):
+                acc += (1.0 if l1 == 0 else mu[free[p]]) * V[l2, p]
+            Ssch[l1, l2] = acc
+    _pinv_sym(Ssch, m, Sp)
+    return True
+
+
+@njit(cache=True, nogil=True, fastmath=_REASSOC)
 def _reduced(target, a, mu, r, S, lo, hi, fixed, free, H, V, u0, t, st, Ssch, Sp,
              w, nu, zeta, asw):  # fmt: skip  # pragma: no cover - compiled
     """Solve one member's equality-constrained QP on its free set (``_active_set.reduced_factor``).
@@ -202,7 +233,6 @@ def _reduced(target, a, mu, r, S, lo, hi, fixed, free, H, V, u0, t, st, Ssch, Sp
     columns ``H⁻¹C_Fᵀ``, ``Sp`` the Schur complement's pseudo-inverse.
     """
     n = mu.shape[0]
-    m = 2 if target else 1
     k = 0
     has_t = False
     for i in range(n):
@@ -224,29 +254,12 @@ def _reduced(target, a, mu, r, S, lo, hi, fixed, free, H, V, u0, t, st, Ssch, Sp
             if tj != 0.0:
                 for i in range(n):  # Σ symmetric: row j
                     st[i] += S[j, i] * tj
-    for p in range(k):
-        fp = free[p]
-        for s in range(p + 1):
-            H[p, s] = a * S[fp, free[s]]
-    if not _cholesky(H, k):
+    if not _free_block(target, a, mu, S, free, k, H, V, Ssch, Sp):
         return -1
     for p in range(k):
         fp = free[p]
-        q = 0.0 if target else mu[fp]
-        u0[p] = q - a * st[fp]
-        V[0, p] = 1.0
-        if target:
-            V[1, p] = mu[fp]
+        u0[p] = (0.0 if target else mu[fp]) - a * st[fp]
     _solve(H, k, u0)
-    for row in range(m):
-        _solve(H, k, V[row])
-    for l1 in range(m):
-        for l2 in range(m):
-            acc = 0.0
-            for p in range(k):
-                acc += (1.0 if l1 == 0 else mu[free[p]]) * V[l2, p]
-            Ssch[l1, l2] = acc
-    _pinv_sym(Ssch, m, Sp)
     # residual of the equality rows: c − C t − C_F u0
     res0 = 1.0
     res1 = r
@@ -543,30 +556,16 @@ def backward(target, a, mu, cov, cmap, fixed, w, g, d, e, dsw, g_cov):  # pragma
             if fixed[b, i] == 0:
                 free[k] = i
                 k += 1
-        for p in range(k):
-            fp = free[p]
-            for s in range(p + 1):
-                H[p, s] = a[b] * S[fp, free[s]]
-        _cholesky(H, k)  # positive definite: the forward pass factored the same block
+        # positive definite: the forward pass factored the same block
+        _free_block(target, a[b], mu[b], S, free, k, H, V, Ssch, Sp)
         for p in range(k):
             y[p] = g[b, free[p]]
-            V[0, p] = 1.0
-            if target:
-                V[1, p] = mu[b, free[p]]
         _solve(H, k, y)
-        for row in range(m):
-            _solve(H, k, V[row])
         for l1 in range(m):
             acc_g = 0.0
             for p in range(k):
                 acc_g += V[l1, p] * g[b, free[p]]
             vg[l1] = acc_g
-            for l2 in range(m):
-                acc = 0.0
-                for p in range(k):
-                    acc += (1.0 if l1 == 0 else mu[b, free[p]]) * V[l2, p]
-                Ssch[l1, l2] = acc
-        _pinv_sym(Ssch, m, Sp)
         for l1 in range(m):
             acc = 0.0
             for l2 in range(m):
